@@ -1,0 +1,105 @@
+"""UPPER_CASE constants at the top of a script, overridable as ``--NAME=value``.
+
+A script calls ``cfg = resolve(globals(), overrides)`` first thing in ``main`` so every
+override is type-checked before any heavy work, and ends with
+``main(**parse_args(sys.argv[1:], globals()))``.
+"""
+
+import re
+import sys
+from types import SimpleNamespace
+
+from models.errors import UserError
+
+CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class ConfigError(UserError):
+    """An override names no constant or has the wrong type."""
+
+
+def constants(namespace):
+    """The UPPER_CASE constants of a script's ``globals()``, in definition order."""
+    return {
+        name: value
+        for name, value in namespace.items()
+        if CONSTANT.match(name) and isinstance(value, (bool, int, float, str, tuple))
+    }
+
+
+def resolve(namespace, overrides):
+    """Defaults from ``namespace`` with ``overrides`` applied and converted to their types."""
+    values = constants(namespace)
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise ConfigError(
+            f"Unknown constant{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}. "
+            f"Valid names: {', '.join(values)}."
+        )
+    for name, raw in overrides.items():
+        values[name] = convert(name, raw, values[name])
+    return SimpleNamespace(**values)
+
+
+def convert(name, raw, default):
+    """``raw`` (a string from the shell, or a Python value from a test) as ``default``'s type."""
+    kind = type(default)
+    try:
+        if isinstance(default, tuple):
+            item = type(default[0]) if default else str
+            parts = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(_scalar(item, p) for p in parts if not (isinstance(p, str) and not p.strip()))
+        return _scalar(kind, raw)
+    except (TypeError, ValueError):
+        shown = f"a tuple of {type(default[0]).__name__}" if isinstance(default, tuple) and default else kind.__name__
+        raise ConfigError(f"--{name} must be {shown} (default {default!r}); got {raw!r}.") from None
+
+
+def _scalar(kind, raw):
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if kind is bool:
+            if raw.lower() not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return raw.lower() in _TRUE
+        return kind(raw)
+    if kind is bool and not isinstance(raw, bool):
+        raise TypeError(raw)
+    if kind is int and (isinstance(raw, bool) or not isinstance(raw, int)):
+        raise TypeError(raw)
+    if kind is float and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
+        raise TypeError(raw)
+    return kind(raw)
+
+
+def parse_args(argv, namespace):
+    """``["--EPOCHS=5", ...]`` -> ``{"EPOCHS": "5", ...}``; ``--help`` lists the constants."""
+    overrides = {}
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            print(describe(namespace))
+            sys.exit(0)
+        match = re.match(r"^--([A-Za-z0-9_]+)=(.*)$", arg)
+        if not match:
+            sys.exit(f"Arguments look like --NAME=value (got {arg!r}); --help lists the names.")
+        overrides[match.group(1)] = match.group(2)
+    return overrides
+
+
+def describe(namespace):
+    """One line per constant: name, default and the comment beside it in the script."""
+    source = open(namespace["__file__"]).read() if "__file__" in namespace else ""
+    comments = dict(re.findall(r"^([A-Z][A-Z0-9_]*) = .*?#\s*(.*)$", source, flags=re.M))
+    lines = [f"{(namespace.get('__doc__') or '').strip()}\n", "Constants (override as --NAME=value):"]
+    for name, value in constants(namespace).items():
+        lines.append(f"  {name:<18} {value!r:<24} {comments.get(name, '')}")
+    return "\n".join(lines)
+
+
+def run_main(main, namespace):
+    """Run a script's ``main`` with shell overrides; a UserError exits with its sentence."""
+    try:
+        main(**parse_args(sys.argv[1:], namespace))
+    except UserError as err:
+        sys.exit(f"error: {err}")

@@ -1,0 +1,49 @@
+"""Figures: sample grids and loss curves (matplotlib, no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def image_grid(images, ncols=10, title=None, row_labels=None):
+    """uint8 images (N, 28, 28) laid out in rows of ``ncols``; returns the figure."""
+    images = np.asarray(images)
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(images):
+            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if row_labels is not None:
+        for row, label in enumerate(row_labels):
+            axes[row, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=12)
+    if title:
+        fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def loss_curves(history, title=None):
+    """Per-epoch losses (left) and discriminator accuracies (right) from a training history."""
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in history[0]:
+        if key == "epoch":
+            continue
+        ax = ax_acc if "acc" in key else ax_loss
+        ax.plot(epochs, [row[key] for row in history], marker="o" if len(epochs) < 30 else None, label=key)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="losses")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="discriminator accuracy", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

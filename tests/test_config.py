@@ -1,0 +1,64 @@
+import pytest
+
+from models.config import ConfigError, describe, parse_args, resolve
+
+from conftest import REPO, load_script
+
+DEFAULTS = {"EPOCHS": 30, "LEARNING_RATE": 2e-4, "NAME": "mnist", "CLASSES": (0, 1, 2), "VERBOSE": True,
+            "lowercase": 1, "__file__": str(REPO / "01_train_class_gans.py")}
+
+
+def test_defaults_are_the_upper_case_constants():
+    cfg = resolve(DEFAULTS, {})
+    assert vars(cfg) == {"EPOCHS": 30, "LEARNING_RATE": 2e-4, "NAME": "mnist", "CLASSES": (0, 1, 2), "VERBOSE": True}
+
+
+def test_shell_strings_take_the_type_of_the_default():
+    cfg = resolve(DEFAULTS, {"EPOCHS": "5", "LEARNING_RATE": "1e-3", "NAME": "fashion_mnist",
+                             "CLASSES": "3,4", "VERBOSE": "false"})
+    assert (cfg.EPOCHS, cfg.LEARNING_RATE, cfg.NAME, cfg.CLASSES, cfg.VERBOSE) == (5, 1e-3, "fashion_mnist", (3, 4), False)
+
+
+def test_python_values_from_tests_are_accepted():
+    cfg = resolve(DEFAULTS, {"EPOCHS": 2, "LEARNING_RATE": 1, "CLASSES": [7], "VERBOSE": False})
+    assert (cfg.EPOCHS, cfg.LEARNING_RATE, cfg.CLASSES, cfg.VERBOSE) == (2, 1.0, (7,), False)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="Unknown constant EPOCH. Valid names: EPOCHS, LEARNING_RATE, NAME, CLASSES, VERBOSE"):
+        resolve(DEFAULTS, {"EPOCH": "5"})
+
+
+@pytest.mark.parametrize("name, value", [("EPOCHS", "five"), ("EPOCHS", "2.5"), ("EPOCHS", 2.5),
+                                         ("LEARNING_RATE", "fast"), ("CLASSES", "1,x"), ("VERBOSE", "maybe"),
+                                         ("EPOCHS", True)])
+def test_ill_typed_value_is_a_clear_error(name, value):
+    with pytest.raises(ConfigError, match=f"--{name} must be"):
+        resolve(DEFAULTS, {name: value})
+
+
+def test_parse_args_and_help(capsys):
+    assert parse_args(["--EPOCHS=3", "--CLASSES=1,2"], DEFAULTS) == {"EPOCHS": "3", "CLASSES": "1,2"}
+    with pytest.raises(SystemExit):
+        parse_args(["EPOCHS=3"], DEFAULTS)
+    with pytest.raises(SystemExit):
+        parse_args(["--help"], DEFAULTS)
+    assert "EPOCHS" in capsys.readouterr().out
+
+
+def test_help_shows_each_constant_with_its_comment():
+    script = load_script("01_train_class_gans.py")
+    text = describe(vars(script))
+    assert "SAMPLE_EVERY" in text and "save a sample grid every this many epochs" in text
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"CLASSES": "3,11"}, "CLASSES must be distinct digits"),
+    ({"EPOCHS": 0}, "EPOCHS must be at least 1"),
+    ({"REAL_LABEL": 1.5}, "REAL_LABEL must lie in"),
+    ({"MAX_IMAGES": 10, "BATCH_SIZE": 64}, "MAX_IMAGES"),
+])
+def test_01_rejects_bad_constants_before_loading_data(overrides, message, tmp_path):
+    script = load_script("01_train_class_gans.py")
+    with pytest.raises(ConfigError, match=message):
+        script.main(DATA_DIR=str(tmp_path / "does-not-exist"), **overrides)
