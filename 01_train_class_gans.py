@@ -5,10 +5,11 @@ known by construction. Rerun to resume; finished digits are skipped.
     python 01_train_class_gans.py --EPOCHS=5 --CLASSES=0,1
 """
 
+from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
+
 import keras
 import numpy as np
 
-from models import config
 from models.checkpoint import checkpoint_epoch, export_generator, load_generator
 from models.data import REPO_ROOT, load_dataset, select_class, to_gan_range, to_uint8
 from models.dcgan import DCGANObjective, build_discriminator, build_generator
@@ -69,7 +70,8 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
         save_figure(loss_curves(history, title=f"digit {k}"), digit_dir / "loss_curve.png")
         if epoch % cfg.SAMPLE_EVERY == 0 or epoch == cfg.EPOCHS:
             samples = to_uint8(generate_images(generator, fixed_z))
-            save_figure(image_grid(samples, title=f"digit {k}, epoch {epoch}"), digit_dir / f"samples_epoch_{epoch:03d}.png")
+            save_figure(image_grid(samples, title=f"digit {k}, epoch {epoch}"),
+                        digit_dir / f"samples_epoch_{epoch:03d}.png")
 
     labels = np.full(len(images), k, dtype="int32")
     fit(trainer, images, labels, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, n_classes=10, seed=cfg.SEED + k,

@@ -47,3 +47,40 @@ def loss_curves(history, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def ambiguity_gallery(images, mean, sd, labels, n_bars=3, title=None):
+    """Each ambiguous image beside its top ``n_bars`` classes' MC mean with +-2 SD bars."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 2, figsize=(5.5, 1.2 * n + 0.5), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 2.5]})
+    for i in range(n):
+        ax_img, ax_bar = axes[i]
+        ax_img.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_ylabel(f"made as {labels[i]}", fontsize=8)
+        top = np.argsort(-mean[i])[:n_bars]
+        y = np.arange(n_bars)[::-1]
+        ax_bar.barh(y, mean[i][top], xerr=2 * sd[i][top], color=["tab:blue", "tab:orange", "tab:gray"][:n_bars],
+                    capsize=3)
+        ax_bar.set_yticks(y, [str(c) for c in top], fontsize=8)
+        ax_bar.set_xlim(0, 1.05)
+        ax_bar.tick_params(axis="x", labelsize=7)
+    axes[-1, 1].set_xlabel("MC mean probability, bars: +-2 SD")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_chart(values, labels, ylabel, title=None):
+    """One bar per class (e.g. the ambiguity rate per digit)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar([str(label) for label in labels], values, color="tab:orange")
+    for x, v in enumerate(values):
+        ax.text(x, v, f"{v:.1%}", ha="center", va="bottom", fontsize=8)
+    ax.set(xlabel="class", ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

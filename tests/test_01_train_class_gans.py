@@ -64,7 +64,8 @@ def test_same_seed_gives_the_same_generator(script, tmp_path):
     z = np.random.default_rng(0).standard_normal((10, 8)).astype("float32")
     samples = []
     for run in ("a", "b"):
-        script.main(**{**TINY, "CLASSES": "3", "EPOCHS": 1}, WEIGHTS_DIR=str(tmp_path / run), OUTPUT_DIR=str(tmp_path / run))
+        script.main(**{**TINY, "CLASSES": "3", "EPOCHS": 1},
+                    WEIGHTS_DIR=str(tmp_path / run), OUTPUT_DIR=str(tmp_path / run))
         generator = load_generator(tmp_path / run / "generator_3.weights.h5", "")
         samples.append(to_uint8(generate_images(generator, z)))
     np.testing.assert_array_equal(samples[0], samples[1])

@@ -16,7 +16,8 @@ def test_defaults_are_the_upper_case_constants():
 def test_shell_strings_take_the_type_of_the_default():
     cfg = resolve(DEFAULTS, {"EPOCHS": "5", "LEARNING_RATE": "1e-3", "NAME": "fashion_mnist",
                              "CLASSES": "3,4", "VERBOSE": "false"})
-    assert (cfg.EPOCHS, cfg.LEARNING_RATE, cfg.NAME, cfg.CLASSES, cfg.VERBOSE) == (5, 1e-3, "fashion_mnist", (3, 4), False)
+    values = (cfg.EPOCHS, cfg.LEARNING_RATE, cfg.NAME, cfg.CLASSES, cfg.VERBOSE)
+    assert values == (5, 1e-3, "fashion_mnist", (3, 4), False)
 
 
 def test_python_values_from_tests_are_accepted():
@@ -25,7 +26,8 @@ def test_python_values_from_tests_are_accepted():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="Unknown constant EPOCH. Valid names: EPOCHS, LEARNING_RATE, NAME, CLASSES, VERBOSE"):
+    valid = "EPOCHS, LEARNING_RATE, NAME, CLASSES, VERBOSE"
+    with pytest.raises(ConfigError, match=f"Unknown constant EPOCH. Valid names: {valid}"):
         resolve(DEFAULTS, {"EPOCH": "5"})
 
 

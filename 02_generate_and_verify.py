@@ -1,0 +1,270 @@
+"""Generate labelled digits and verify each one with a 100-pass MC-dropout CNN.
+
+Each image is quantised to uint8 (as saved), then passed MC_PASSES times through the
+verifier with dropout on: it is *accepted* if the top class of the mean is the digit it
+was generated for, and *ambiguous* if the top two classes' mean +- 2 SD intervals
+overlap. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan).
+
+    python 02_generate_and_verify.py
+    python 02_generate_and_verify.py --N_PER_CLASS=500 --KEEP=clear
+"""
+
+from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
+
+import json
+from collections import Counter
+
+import keras
+import numpy as np
+
+from models.checkpoint import load_generator
+from models.data import REPO_ROOT, load_dataset, to_uint8
+from models.errors import UserError
+from models.files import save_figure, save_npz, save_weights, write_json, write_text
+from models.gan_training import generate_images
+from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
+from models.verifier import VERIFIERS, ambiguity, mc_accuracy, mc_predict, train_verifier
+
+GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
+CLASSES = tuple(range(10))  # digits to generate
+N_PER_CLASS = 6000  # images kept per digit
+KEEP = "all"  # which accepted images to keep: "all", "clear" (not ambiguous) or "ambiguous"
+MC_PASSES = 100  # stochastic verifier passes per image
+MC_BATCH = 4096  # rows (images x passes) per verifier call: bounds memory
+DRAW_BATCH = 1000  # images drawn from the generator at a time
+MAX_DRAWS = 100000  # give up on a digit after drawing this many images
+VERIFIER = "default"  # verifier architecture: "default" or "reference" (the original experiment's)
+VERIFIER_EPOCHS = 15  # epochs when the verifier has to be trained
+VERIFIER_BATCH_SIZE = 128  # batch size when training the verifier
+VERIFIER_VAL_SIZE = 5000  # training images held out to pick the best verifier epoch
+VERIFIER_SUBSET = 0  # train and test the verifier on at most this many images (0 = all; for quick tests)
+DROPOUT = 0.4  # MC-dropout rate of the verifier
+GALLERY_SIZE = 12  # ambiguous images shown in the gallery figure
+SEED = 2024  # digit k is drawn with seed SEED + k
+DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+GENERATOR_DIR = ""  # generator weights ("" = weights/class_gans or weights/acgan/mnist)
+WEIGHTS_DIR = "weights"  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
+OUTPUT_DIR = "outputs/generated"  # digit_{k}.npz, generated.npz, summary.{json,md}, figures
+VERBOSE = 1  # 1 = progress bars, 0 = silent
+
+KEEP_MODES = ("all", "clear", "ambiguous")
+GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
+
+
+def check(cfg):
+    """Reject impossible constants before any data is loaded."""
+    problems = []
+    if cfg.GENERATOR not in GENERATOR_HINTS:
+        problems.append(f"GENERATOR must be one of {', '.join(GENERATOR_HINTS)}, got {cfg.GENERATOR!r}")
+    if cfg.KEEP not in KEEP_MODES:
+        problems.append(f"KEEP must be one of {', '.join(KEEP_MODES)}, got {cfg.KEEP!r}")
+    if cfg.VERIFIER not in VERIFIERS:
+        problems.append(f"VERIFIER must be one of {', '.join(VERIFIERS)}, got {cfg.VERIFIER!r}")
+    if not cfg.CLASSES or len(set(cfg.CLASSES)) != len(cfg.CLASSES) or not set(cfg.CLASSES) <= set(range(10)):
+        problems.append(f"CLASSES must be distinct digits 0-9, got {cfg.CLASSES}")
+    for name in ("N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS", "VERIFIER_EPOCHS",
+                 "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if not 0 <= cfg.DROPOUT < 1:
+        problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
+    if problems:
+        raise config.ConfigError("; ".join(problems) + ".")
+
+
+def generator_files(cfg):
+    """{digit: weights path} of the generators 02 draws from."""
+    if cfg.GENERATOR == "acgan":
+        folder = REPO_ROOT / (cfg.GENERATOR_DIR or "weights/acgan/mnist")
+        return {k: folder / "generator.weights.h5" for k in cfg.CLASSES}
+    folder = REPO_ROOT / (cfg.GENERATOR_DIR or "weights/class_gans")
+    return {k: folder / f"generator_{k}.weights.h5" for k in cfg.CLASSES}
+
+
+def load_generators(cfg):
+    """Load every generator up front, so a missing one fails before hours of work."""
+    files = generator_files(cfg)
+    missing = sorted({str(p) for p in files.values() if not p.is_file()})
+    if missing:
+        raise UserError(f"Missing generator weights {', '.join(missing)}: {GENERATOR_HINTS[cfg.GENERATOR]}")
+    loaded = {path: load_generator(path, GENERATOR_HINTS[cfg.GENERATOR]) for path in set(files.values())}
+    return {k: loaded[path] for k, path in files.items()}
+
+
+def get_verifier(cfg, weights_dir):
+    """Load the verifier, or train it (and measure its MC test accuracy) when absent."""
+    path = weights_dir / f"verifier_{cfg.VERIFIER}.weights.h5"
+    model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
+    info_path = path.with_name(path.name.replace(".weights.h5", ".json"))
+    if path.is_file():
+        try:
+            model.load_weights(path)
+        except Exception as err:
+            raise UserError(f"Cannot read verifier {path} ({err}); delete it and rerun to retrain.") from None
+        return model, json.loads(info_path.read_text()) if info_path.is_file() else {}
+    (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
+    subset = cfg.VERIFIER_SUBSET or None
+    order = np.random.default_rng(cfg.SEED).permutation(len(x_train))
+    val, train = order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][:subset]
+    x_test, y_test = x_test[:subset], y_test[:subset]
+    log_dir = REPO_ROOT / cfg.OUTPUT_DIR / "verifier"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"training the {cfg.VERIFIER} verifier ({path} not found)")
+    history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
+                             cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE,
+                             best_path=weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5",
+                             log_path=log_dir / "training_log.csv", verbose=cfg.VERBOSE)
+    save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
+                             for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier"),
+                log_dir / "training_curve.png")
+    accuracy = mc_accuracy(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
+    info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES,
+            "mc_test_accuracy": accuracy, "test_images": len(x_test), "epochs": cfg.VERIFIER_EPOCHS}
+    print(f"verifier MNIST test accuracy (mean of {cfg.MC_PASSES} MC passes): {accuracy:.4%}")
+    save_weights(model, path)
+    write_json(info_path, info)
+    (weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5").unlink(missing_ok=True)
+    return model, info
+
+
+def keep_mask(accepted, ambiguous, keep):
+    """Which verified images to keep under KEEP."""
+    if keep == "clear":
+        return accepted & ~ambiguous
+    if keep == "ambiguous":
+        return accepted & ambiguous
+    return accepted
+
+
+def generate_digit(k, generator, verifier, cfg, progbar):
+    """Draw from ``generator`` until N_PER_CLASS images pass KEEP; returns arrays and counts."""
+    rng = np.random.default_rng(cfg.SEED + k)
+    latent_dim = generator.inputs[0].shape[-1]
+    kept = {name: [] for name in ("x", "mean", "sd", "challenger", "ambiguous")}
+    counts = Counter()
+    n_kept = 0
+    while n_kept < cfg.N_PER_CLASS:
+        if counts["drawn"] >= cfg.MAX_DRAWS:
+            raise UserError(
+                f"digit {k}: drew {counts['drawn']} images (MAX_DRAWS) but only {n_kept} of the "
+                f"{cfg.N_PER_CLASS} wanted passed KEEP={cfg.KEEP!r} ({counts['rejected']} rejected by the "
+                f"verifier, {counts['ambiguous']} ambiguous). Train the generator longer, relax KEEP, "
+                "or raise MAX_DRAWS."
+            )
+        n = min(cfg.DRAW_BATCH, cfg.MAX_DRAWS - counts["drawn"])
+        z = rng.standard_normal((n, latent_dim), dtype=np.float32)
+        x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
+        mean, sd = mc_predict(verifier, x, cfg.MC_PASSES, cfg.MC_BATCH)
+        top, challenger, ambiguous = ambiguity(mean, sd)
+        accepted = top == k
+        counts.update(drawn=n, rejected=int((~accepted).sum()), accepted=int(accepted.sum()),
+                      ambiguous=int((accepted & ambiguous).sum()))
+        counts.update({f"challenger_{c}": 1 for c in challenger[accepted & ambiguous]})
+        mask = keep_mask(accepted, ambiguous, cfg.KEEP)
+        for name, value in zip(kept, (x, mean, sd, challenger, ambiguous)):
+            kept[name].append(value[mask])
+        step = min(int(mask.sum()), cfg.N_PER_CLASS - n_kept)
+        n_kept += step
+        progbar.add(step)
+    arrays = {name: np.concatenate(parts)[: cfg.N_PER_CLASS] for name, parts in kept.items()}
+    arrays["y"] = np.full(cfg.N_PER_CLASS, k, np.uint8)
+    return arrays, counts
+
+
+def load_finished_digit(path, settings):
+    """``(arrays, counts)`` of a digit generated earlier with the same settings, else ``(None, None)``."""
+    if not path.is_file():
+        return None, None
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"])) if "meta" in f else {}
+        if {k: meta.get(k) for k in settings} != settings:
+            return None, None
+        return {name: f[name] for name in f.files if name != "meta"}, Counter(meta["counts"])
+
+
+def class_summary(k, counts):
+    challengers = Counter({int(key.split("_")[1]): n for key, n in counts.items() if key.startswith("challenger_")})
+    return {
+        "digit": k,
+        "drawn": counts["drawn"],
+        "rejected": counts["rejected"],
+        "rejection_rate": counts["rejected"] / counts["drawn"],
+        "accepted": counts["accepted"],
+        "ambiguous": counts["ambiguous"],
+        "ambiguity_rate": counts["ambiguous"] / max(counts["accepted"], 1),
+        "top_challenger": challengers.most_common(1)[0][0] if challengers else None,
+    }
+
+
+def summary_markdown(rows, cfg, verifier_info):
+    accuracy = verifier_info.get("mc_test_accuracy")
+    lines = [
+        f"# Generated data: {cfg.GENERATOR}, KEEP={cfg.KEEP}, {cfg.N_PER_CLASS} per digit",
+        "",
+        f"Verifier: {cfg.VERIFIER}, dropout {cfg.DROPOUT}, {cfg.MC_PASSES} MC passes"
+        + (f", MNIST test accuracy {accuracy:.2%} (MC mean)." if accuracy is not None else "."),
+        "Rejected: the verifier's top class is not the digit asked for. Ambiguous: among accepted "
+        "images, the top two classes' mean +- 2 SD intervals overlap.",
+        "",
+        "| digit | drawn | rejected | rejection rate | accepted | ambiguous | ambiguity rate | top challenger |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['digit']} | {r['drawn']} | {r['rejected']} | {r['rejection_rate']:.2%} | {r['accepted']} "
+                     f"| {r['ambiguous']} | {r['ambiguity_rate']:.2%} | {r['top_challenger']} |")
+    return "\n".join(lines) + "\n"
+
+
+def save_figures(per_digit, rows, output_dir, gallery_size):
+    digits = sorted(per_digit)
+    grid = np.concatenate([per_digit[k]["x"][:10] for k in digits])
+    save_figure(image_grid(grid, ncols=min(10, len(per_digit[digits[0]]["x"])), row_labels=digits,
+                           title="accepted samples"), output_dir / "accepted_samples.png")
+    save_figure(bar_chart([r["ambiguity_rate"] for r in rows], [r["digit"] for r in rows],
+                          "ambiguous / accepted", title="ambiguity rate per digit"), output_dir / "ambiguity_rate.png")
+    ambiguous = [(k, i) for k in digits for i in np.flatnonzero(per_digit[k]["ambiguous"])]
+    if ambiguous:
+        spread = np.linspace(0, len(ambiguous) - 1, min(len(ambiguous), gallery_size)).astype(int)
+        picks = [ambiguous[i] for i in spread]
+        fields = {name: np.stack([per_digit[k][name][i] for k, i in picks]) for name in ("x", "mean", "sd")}
+        save_figure(ambiguity_gallery(fields["x"], fields["mean"], fields["sd"], [k for k, _ in picks],
+                                      title="ambiguous images: top classes, mean +- 2 SD"),
+                    output_dir / "ambiguous_gallery.png")
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    check(cfg)
+    output_dir, weights_dir = REPO_ROOT / cfg.OUTPUT_DIR, REPO_ROOT / cfg.WEIGHTS_DIR
+    generators = load_generators(cfg)
+    keras.utils.set_random_seed(cfg.SEED)
+    verifier, verifier_info = get_verifier(cfg, weights_dir)
+    progbar = keras.utils.Progbar(cfg.N_PER_CLASS * len(cfg.CLASSES), verbose=cfg.VERBOSE, unit_name="image")
+    per_digit, rows = {}, []
+    for k in cfg.CLASSES:
+        settings = {"generator": cfg.GENERATOR, "keep": cfg.KEEP, "n_per_class": cfg.N_PER_CLASS,
+                    "mc_passes": cfg.MC_PASSES, "verifier": cfg.VERIFIER}
+        arrays, counts = load_finished_digit(output_dir / f"digit_{k}.npz", settings)
+        if arrays is None:
+            arrays, counts = generate_digit(k, generators[k], verifier, cfg, progbar)
+            save_npz(output_dir / f"digit_{k}.npz", **arrays, meta=json.dumps({**settings, "counts": counts}))
+        else:
+            progbar.add(cfg.N_PER_CLASS)
+        per_digit[k] = arrays
+        rows.append(class_summary(k, counts))
+    save_npz(output_dir / "generated.npz",
+             x_train=np.concatenate([per_digit[k]["x"] for k in cfg.CLASSES]),
+             y_train=np.concatenate([per_digit[k]["y"] for k in cfg.CLASSES]),
+             **{name: np.concatenate([per_digit[k][name] for k in cfg.CLASSES])
+                for name in ("mean", "sd", "challenger", "ambiguous")})
+    write_json(output_dir / "summary.json", {"generator": cfg.GENERATOR, "keep": cfg.KEEP,
+                                             "n_per_class": cfg.N_PER_CLASS, "verifier": verifier_info,
+                                             "classes": rows})
+    write_text(output_dir / "summary.md", summary_markdown(rows, cfg, verifier_info))
+    save_figures(per_digit, rows, output_dir, cfg.GALLERY_SIZE)
+    print(summary_markdown(rows, cfg, verifier_info))
+    print(f"data and figures in {output_dir}")
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())

@@ -1,0 +1,105 @@
+"""02 end to end with tiny generators and a tiny verifier."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from models.checkpoint import export_generator
+from models.config import ConfigError
+from models.data import select_class, to_gan_range
+from models.errors import UserError
+
+from conftest import load_script
+
+
+def image_generator(image, latent_dim=4):
+    """A real Keras generator that draws small variations of one real image."""
+    z = keras.Input((latent_dim,))
+    bias = np.arctanh(np.clip(image.ravel(), -0.99, 0.99))
+    x = keras.layers.Dense(28 * 28, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                           bias_initializer=keras.initializers.Constant(bias), activation="tanh")(z)
+    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, mnist):
+    """Generators for digits 1 and 7 (each one typical real image) and a verifier trained by 02."""
+    root = tmp_path_factory.mktemp("w02")
+    (x_train, y_train), _ = mnist
+    for k in (1, 7):
+        export_generator(image_generator(to_gan_range(select_class(x_train, y_train, k)[:1])[0]),
+                         root / "gens" / f"generator_{k}.weights.h5")
+    return root
+
+
+def run(script, root, **overrides):
+    settings = dict(CLASSES="1,7", N_PER_CLASS=20, MC_PASSES=10, DRAW_BATCH=16, MAX_DRAWS=400,
+                    VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500,
+                    GALLERY_SIZE=4, VERBOSE=0,
+                    GENERATOR_DIR=str(root / "gens"), WEIGHTS_DIR=str(root / "weights"),
+                    OUTPUT_DIR=str(root / "out"))
+    return script.main(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def script():
+    return load_script("02_generate_and_verify.py")
+
+
+def test_end_to_end_writes_data_summary_and_figures(script, workspace):
+    run(script, workspace)
+    out = workspace / "out"
+    assert (workspace / "weights" / "verifier_default.weights.h5").is_file()
+    info = json.loads((workspace / "weights" / "verifier_default.json").read_text())
+    assert 0.5 < info["mc_test_accuracy"] <= 1 and info["test_images"] == 2000
+    for k in (1, 7):
+        with np.load(out / f"digit_{k}.npz") as f:
+            assert f["x"].shape == (20, 28, 28) and f["x"].dtype == np.uint8
+            assert (f["y"] == k).all() and f["mean"].shape == f["sd"].shape == (20, 10)
+            assert f["challenger"].shape == f["ambiguous"].shape == (20,)
+            assert (f["mean"].argmax(axis=1) == k).all(), "kept images must be accepted"
+            np.testing.assert_allclose(f["mean"].sum(axis=1), 1, atol=1e-4)
+    with np.load(out / "generated.npz") as f:
+        assert f["x_train"].shape == (40, 28, 28) and f["x_train"].dtype == np.uint8
+        assert f["y_train"].tolist() == [1] * 20 + [7] * 20
+    summary = json.loads((out / "summary.json").read_text())
+    row = summary["classes"][0]
+    assert row["digit"] == 1 and row["accepted"] + row["rejected"] == row["drawn"] >= 20
+    assert row["ambiguous"] <= row["accepted"]
+    assert "| digit | drawn |" in (out / "summary.md").read_text()
+    for name in ("accepted_samples.png", "ambiguity_rate.png", "verifier/training_curve.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_keep_modes_filter_on_the_verdict(script, workspace):
+    for keep in ("clear", "ambiguous"):
+        try:
+            run(script, workspace, KEEP=keep, OUTPUT_DIR=str(workspace / keep), N_PER_CLASS=3, MAX_DRAWS=2000)
+        except UserError as err:  # a generator may not produce enough of one verdict: that is the MAX_DRAWS stop
+            assert "MAX_DRAWS" in str(err)
+            continue
+        with np.load(workspace / keep / "generated.npz") as f:
+            assert (f["ambiguous"] == (keep == "ambiguous")).all()
+
+
+def test_max_draws_stops_with_the_counts(script, workspace):
+    with pytest.raises(UserError, match=r"digit 1: drew 32 images \(MAX_DRAWS\) but only \d+ of the 1000"):
+        run(script, workspace, N_PER_CLASS=1000, MAX_DRAWS=32, OUTPUT_DIR=str(workspace / "stop"))
+
+
+def test_rerun_skips_finished_digits(script, workspace):
+    stamp = (workspace / "out" / "digit_1.npz").stat().st_mtime_ns
+    run(script, workspace)
+    assert (workspace / "out" / "digit_1.npz").stat().st_mtime_ns == stamp
+
+
+def test_missing_generators_say_run_01(script, tmp_path):
+    with pytest.raises(UserError, match=r"generator_3.weights.h5.*run 01_train_class_gans.py first"):
+        script.main(CLASSES="3", GENERATOR_DIR=str(tmp_path), WEIGHTS_DIR=str(tmp_path))
+
+
+def test_bad_keep_is_rejected_before_work(script, tmp_path):
+    with pytest.raises(ConfigError, match="KEEP must be one of all, clear, ambiguous"):
+        script.main(KEEP="some", GENERATOR_DIR=str(tmp_path))

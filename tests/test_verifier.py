@@ -1,0 +1,106 @@
+"""MC-dropout layer, mc_predict and the ambiguity rule."""
+
+import keras
+import numpy as np
+import pytest
+
+from models.verifier import MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict
+
+
+def tiny_verifier(dropout, seed=0):
+    """A small real CNN with BatchNorm and MC dropout in two places."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, strides=2)(image)
+    x = keras.layers.BatchNormalization()(x)
+    x = MCDropout(dropout)(keras.layers.ReLU()(x))
+    x = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(x))
+    x = MCDropout(dropout)(x)
+    model = keras.Model(image, keras.layers.Dense(10, activation="softmax")(x))
+    # Give BatchNorm non-trivial moving statistics so that using batch statistics would show.
+    bn = model.layers[2]
+    bn.moving_mean.assign(np.full(4, 0.3, "float32"))
+    bn.moving_variance.assign(np.full(4, 2.0, "float32"))
+    return model
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+
+
+def test_dropout_is_random_at_prediction_and_batchnorm_is_not(images):
+    model = tiny_verifier(0.5)
+    x = images[..., None].astype("float32") / 255
+    bn = model.layers[2]
+    stats = [keras.ops.convert_to_numpy(v).copy() for v in (bn.moving_mean, bn.moving_variance)]
+    first, second = model.predict_on_batch(x), model.predict_on_batch(x)
+    assert not np.allclose(first, second), "two MC passes of the same input should differ"
+    for before, v in zip(stats, (bn.moving_mean, bn.moving_variance)):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(v))
+
+
+def test_rate_zero_gives_zero_sd_and_the_plain_forward_pass(images):
+    model = tiny_verifier(0.0)
+    mean, sd = mc_predict(model, images, passes=7, batch=14)
+    plain = keras.ops.convert_to_numpy(model(images[..., None].astype("float32") / 255, training=False))
+    assert np.all(sd < 1e-6)
+    np.testing.assert_allclose(mean, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_chunking_does_not_change_results(images):
+    model = tiny_verifier(0.0)
+    whole = mc_predict(model, images, passes=5, batch=1000)
+    for batch in (5, 10, 15, 4):  # 1, 2, 3 images per call (and fewer rows than passes)
+        for a, b in zip(whole, mc_predict(model, images, passes=5, batch=batch)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def slow_reference(model, images, passes):
+    """The original experiment's way: one full forward pass per MC sample."""
+    x = images[..., None].astype("float32") / 255
+    probs = np.stack([keras.ops.convert_to_numpy(model(x, training=False)) for _ in range(passes)])
+    return probs.mean(axis=0), probs.std(axis=0)
+
+
+@pytest.mark.parametrize("batch", [400 * 6, 400 * 2])
+def test_mc_predict_matches_the_slow_loop_in_distribution(images, batch):
+    model = tiny_verifier(0.5, seed=3)
+    passes = 400
+    mean, sd = mc_predict(model, images, passes=passes, batch=batch)
+    ref_mean, ref_sd = slow_reference(model, images, passes)
+    tolerance = 5 * np.sqrt((sd**2 + ref_sd**2) / passes) + 1e-4
+    assert np.all(np.abs(mean - ref_mean) <= tolerance)
+    assert sd.mean() > 1e-3, "the passes should differ"
+    np.testing.assert_allclose(sd, ref_sd, rtol=0.25, atol=1e-3)
+
+
+def test_ambiguity_rule_on_hand_built_cases():
+    mean = np.array([
+        [0.90, 0.05, 0.05],  # clear
+        [0.60, 0.30, 0.10],  # intervals overlap
+        [0.50, 0.25, 0.25],  # exactly touching (exact in binary): 0.25 + 2*0.0625 == 0.5 - 2*0.0625
+        [0.60, 0.30, 0.10],  # a hair apart: not ambiguous
+        [0.45, 0.10, 0.45],  # tie: top is the lower index, challenger the other; ambiguous
+        [0.10, 0.20, 0.70],  # top is not class 0
+    ])
+    sd = np.array([
+        [0.01, 0.01, 0.01],
+        [0.10, 0.10, 0.00],
+        [0.0625, 0.0625, 0.00],
+        [0.10, 0.0499, 0.00],
+        [0.00, 0.00, 0.00],
+        [0.05, 0.05, 0.05],
+    ])
+    top, challenger, ambiguous = ambiguity(mean, sd)
+    assert top.tolist() == [0, 0, 0, 0, 0, 2]
+    assert challenger.tolist() == [1, 1, 1, 1, 2, 1]  # row 2: classes 1 and 2 tie, the lower wins
+    assert ambiguous.tolist() == [False, True, True, False, True, False]
+
+
+def test_verifier_architectures_output_probabilities(images):
+    x = images[..., None].astype("float32") / 255
+    for build in (build_verifier, build_reference_verifier):
+        probs = keras.ops.convert_to_numpy(build()(x, training=False))
+        assert probs.shape == (6, 10)
+        np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
