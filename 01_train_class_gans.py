@@ -13,9 +13,9 @@ import numpy as np
 from models.checkpoint import checkpoint_epoch, export_generator, load_generator
 from models.data import REPO_ROOT, load_dataset, select_class, to_gan_range, to_uint8
 from models.dcgan import DCGANObjective, build_discriminator, build_generator
-from models.files import save_figure, write_csv
-from models.gan_training import GANTrainer, fit, generate_images
-from models.plots import image_grid, loss_curves
+from models.files import save_figure
+from models.gan_training import GANTrainer, epoch_reporter, fit, generate_images
+from models.plots import image_grid
 
 CLASSES = tuple(range(10))  # digits to train, one GAN each
 EPOCHS = 30  # passes over one digit's ~6000 training images
@@ -62,21 +62,13 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
     generator = build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}")
     discriminator = build_discriminator(cfg.WIDTH, name=f"discriminator_{k}")
     trainer = GANTrainer(generator, discriminator, DCGANObjective(cfg.REAL_LABEL), cfg.LEARNING_RATE, cfg.BETA_1)
-    digit_dir = output_dir / f"digit_{k}"
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
-
-    def on_epoch_end(epoch, history):
-        write_csv(digit_dir / "losses.csv", history)
-        save_figure(loss_curves(history, title=f"digit {k}"), digit_dir / "loss_curve.png")
-        if epoch % cfg.SAMPLE_EVERY == 0 or epoch == cfg.EPOCHS:
-            samples = to_uint8(generate_images(generator, fixed_z))
-            save_figure(image_grid(samples, title=f"digit {k}, epoch {epoch}"),
-                        digit_dir / f"samples_epoch_{epoch:03d}.png")
-
+    report = epoch_reporter(output_dir / f"digit_{k}", f"digit {k}", lambda: generate_images(generator, fixed_z),
+                            cfg.SAMPLE_EVERY, cfg.EPOCHS)
     labels = np.full(len(images), k, dtype="int32")
     fit(trainer, images, labels, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, n_classes=10, seed=cfg.SEED + k,
         checkpoint_path=weights_dir / "checkpoints" / f"digit_{k}.h5", checkpoint_every=cfg.CHECKPOINT_EVERY,
-        on_epoch_end=on_epoch_end, name=f"digit {k} ", verbose=cfg.VERBOSE)
+        on_epoch_end=report, name=f"digit {k} ", verbose=cfg.VERBOSE)
     export_generator(generator, generator_path(weights_dir, k))
 
 

@@ -14,6 +14,9 @@ import numpy as np
 from keras import ops
 
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.data import to_uint8
+from models.files import save_figure, write_csv
+from models.plots import image_grid, loss_curves
 
 
 def make_update(loss_fn, variables, optimizer, state_variables):
@@ -209,6 +212,21 @@ def fit(trainer, images, labels, *, epochs, batch_size, n_classes, seed, checkpo
         if epoch % checkpoint_every == 0 or epoch == epochs:
             save_checkpoint(checkpoint_path, trainer, epoch, rng, history)
     return history
+
+
+def epoch_reporter(out_dir, title, sample, sample_every, epochs, ncols=10, row_labels=None):
+    """An ``on_epoch_end`` for ``fit``: rewrites ``losses.csv`` and ``loss_curve.png`` in
+    ``out_dir`` every epoch, and saves ``samples_epoch_NNN.png`` from ``sample()`` (GAN
+    range images) every ``sample_every`` epochs and at the last."""
+
+    def on_epoch_end(epoch, history):
+        write_csv(out_dir / "losses.csv", history)
+        save_figure(loss_curves(history, title=title), out_dir / "loss_curve.png")
+        if epoch % sample_every == 0 or epoch == epochs:
+            grid = image_grid(to_uint8(sample()), ncols, title=f"{title}, epoch {epoch}", row_labels=row_labels)
+            save_figure(grid, out_dir / f"samples_epoch_{epoch:03d}.png")
+
+    return on_epoch_end
 
 
 def generate_images(generator, z, labels=None, batch_size=500):

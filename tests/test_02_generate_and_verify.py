@@ -23,14 +23,27 @@ def image_generator(image, latent_dim=4):
     return keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
 
 
+def conditional_image_generator(images, latent_dim=4):
+    """A real conditional Keras generator (like the AC-GAN's): label k -> variations of images[k]."""
+    z, label = keras.Input((latent_dim,)), keras.Input((), dtype="int32")
+    table = np.arctanh(np.clip(images.reshape(len(images), -1), -0.99, 0.99))
+    base = keras.layers.Embedding(len(images), 28 * 28,
+                                  embeddings_initializer=keras.initializers.Constant(table))(label)
+    jitter = keras.layers.Dense(28 * 28, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(z)
+    x = keras.layers.Activation("tanh")(keras.layers.Add()([base, jitter]))
+    return keras.Model([z, label], keras.layers.Reshape((28, 28, 1))(x))
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, mnist):
-    """Generators for digits 1 and 7 (each one typical real image) and a verifier trained by 02."""
+    """Per-digit generators for 1 and 7, a conditional one for all digits (each drawing one
+    typical real image), and a verifier trained by 02."""
     root = tmp_path_factory.mktemp("w02")
     (x_train, y_train), _ = mnist
+    firsts = np.stack([to_gan_range(select_class(x_train, y_train, k)[:1])[0] for k in range(10)])
     for k in (1, 7):
-        export_generator(image_generator(to_gan_range(select_class(x_train, y_train, k)[:1])[0]),
-                         root / "gens" / f"generator_{k}.weights.h5")
+        export_generator(image_generator(firsts[k]), root / "gens" / f"generator_{k}.weights.h5")
+    export_generator(conditional_image_generator(firsts), root / "acgan" / "generator.weights.h5")
     return root
 
 
@@ -71,6 +84,14 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     assert "| digit | drawn |" in (out / "summary.md").read_text()
     for name in ("accepted_samples.png", "ambiguity_rate.png", "verifier/training_curve.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_acgan_generator_gives_the_same_outputs(script, workspace):
+    run(script, workspace, GENERATOR="acgan", GENERATOR_DIR=str(workspace / "acgan"),
+        OUTPUT_DIR=str(workspace / "out_acgan"))
+    with np.load(workspace / "out_acgan" / "generated.npz") as f:
+        assert f["x_train"].shape == (40, 28, 28) and f["y_train"].tolist() == [1] * 20 + [7] * 20
+        assert (f["mean"].argmax(axis=1) == f["y_train"]).all()
 
 
 def test_keep_modes_filter_on_the_verdict(script, workspace):

@@ -4,14 +4,17 @@ import keras
 import numpy as np
 import pytest
 
+from models.acgan import ACGANObjective, build_acgan
 from models.checkpoint import export_generator, load_checkpoint, load_generator, save_checkpoint
 from models.dcgan import DCGANObjective, build_discriminator, build_generator
 from models.errors import UserError
 from models.gan_training import GANTrainer, fit, generate_images
 
 
-def make_trainer(seed=0, latent_dim=8, width=4):
+def make_trainer(seed=0, latent_dim=8, width=4, kind="dcgan"):
     keras.utils.set_random_seed(seed)
+    if kind == "acgan":
+        return GANTrainer(*build_acgan(10, latent_dim, width), ACGANObjective())
     return GANTrainer(build_generator(latent_dim, width), build_discriminator(width), DCGANObjective())
 
 
@@ -32,8 +35,9 @@ def test_model_shapes_and_ranges():
     assert keras.ops.convert_to_numpy(discriminator(images)).shape == (5, 1)
 
 
-def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real):
-    trainer = make_trainer()
+@pytest.mark.parametrize("kind", ["dcgan", "acgan"])
+def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real, kind):
+    trainer = make_trainer(kind=kind)
     g, d = trainer.generator, trainer.discriminator
     rng = np.random.default_rng(1)
     real, labels = tiny_real
@@ -146,3 +150,31 @@ def test_exported_generator_reloads_identically(tmp_path):
 def test_missing_generator_names_the_file_and_the_fix(tmp_path):
     with pytest.raises(UserError, match=r"generator_5.weights.h5.*run 01_train_class_gans.py first"):
         load_generator(tmp_path / "generator_5.weights.h5", "run 01_train_class_gans.py first")
+
+
+def test_acgan_class_head_learns_on_real_digits(mnist):
+    (x_train, y_train), _ = mnist
+    from models.data import to_gan_range
+
+    images, labels = to_gan_range(x_train[:1024]), y_train[:1024].astype("int32")
+    trainer = make_trainer(kind="acgan", width=8)
+    rng = np.random.default_rng(0)
+    accuracies = []
+    for _ in range(200):
+        idx = rng.choice(len(images), 32, replace=False)
+        metrics = trainer.train_step(images[idx], labels[idx], rng, 10)
+        assert all(np.isfinite(v) for v in metrics.values())
+        accuracies.append(metrics["d_real_class_acc"])
+    early, late = np.mean(accuracies[:10]), np.mean(accuracies[-20:])
+    assert early < 0.2, "a fresh class head should be near chance (0.1)"
+    assert late > 0.2 and late > early + 0.1, "the class head should learn the digits"
+
+
+def test_acgan_generator_is_conditional():
+    generator, discriminator = build_acgan(26, latent_dim=8, width=4)
+    z = np.zeros((3, 8), "float32")
+    images = generate_images(generator, z, np.array([0, 5, 25], "int32"))
+    assert images.shape == (3, 28, 28, 1)
+    assert not np.allclose(images[0], images[1]), "the same z with another label should give another image"
+    real_fake, classes = discriminator(images)
+    assert tuple(real_fake.shape) == (3, 1) and tuple(classes.shape) == (3, 26)
