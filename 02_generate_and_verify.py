@@ -44,7 +44,7 @@ SEED = 2024  # digit k is drawn with seed SEED + k
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 GENERATOR_DIR = ""  # generator weights ("" = weights/class_gans or weights/acgan/mnist)
 WEIGHTS_DIR = "weights"  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
-OUTPUT_DIR = "outputs/generated"  # digit_{k}.npz, generated.npz, summary.{json,md}, figures
+OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/generated[_acgan])
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 KEEP_MODES = ("all", "clear", "ambiguous")
@@ -91,7 +91,7 @@ def load_generators(cfg):
     return {k: loaded[path] for k, path in files.items()}
 
 
-def get_verifier(cfg, weights_dir):
+def get_verifier(cfg, weights_dir, output_dir):
     """Load the verifier, or train it (and measure its MC test accuracy) when absent."""
     path = weights_dir / f"verifier_{cfg.VERIFIER}.weights.h5"
     model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
@@ -107,7 +107,7 @@ def get_verifier(cfg, weights_dir):
     order = np.random.default_rng(cfg.SEED).permutation(len(x_train))
     val, train = order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][:subset]
     x_test, y_test = x_test[:subset], y_test[:subset]
-    log_dir = REPO_ROOT / cfg.OUTPUT_DIR / "verifier"
+    log_dir = output_dir / "verifier"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"training the {cfg.VERIFIER} verifier ({path} not found)")
     history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
@@ -159,7 +159,7 @@ def generate_digit(k, generator, verifier, cfg, progbar):
         accepted = top == k
         counts.update(drawn=n, rejected=int((~accepted).sum()), accepted=int(accepted.sum()),
                       ambiguous=int((accepted & ambiguous).sum()))
-        counts.update({f"challenger_{c}": 1 for c in challenger[accepted & ambiguous]})
+        counts.update(f"challenger_{c}" for c in challenger[accepted & ambiguous])
         mask = keep_mask(accepted, ambiguous, cfg.KEEP)
         for name, value in zip(kept, (x, mean, sd, challenger, ambiguous)):
             kept[name].append(value[mask])
@@ -235,10 +235,11 @@ def save_figures(per_digit, rows, output_dir, gallery_size):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    output_dir, weights_dir = REPO_ROOT / cfg.OUTPUT_DIR, REPO_ROOT / cfg.WEIGHTS_DIR
+    default_output = "outputs/generated" + ("_acgan" if cfg.GENERATOR == "acgan" else "")
+    output_dir, weights_dir = REPO_ROOT / (cfg.OUTPUT_DIR or default_output), REPO_ROOT / cfg.WEIGHTS_DIR
     generators = load_generators(cfg)
     keras.utils.set_random_seed(cfg.SEED)
-    verifier, verifier_info = get_verifier(cfg, weights_dir)
+    verifier, verifier_info = get_verifier(cfg, weights_dir, output_dir)
     progbar = keras.utils.Progbar(cfg.N_PER_CLASS * len(cfg.CLASSES), verbose=cfg.VERBOSE, unit_name="image")
     per_digit, rows = {}, []
     for k in cfg.CLASSES:

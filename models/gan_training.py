@@ -32,9 +32,9 @@ def make_update(loss_fn, variables, optimizer, state_variables):
         return _tensorflow_update(loss_fn, variables, optimizer)
     if backend == "jax":
         return _jax_update(loss_fn, variables, optimizer, state_variables)
-    if backend == "torch":
-        return _torch_update(loss_fn, variables, optimizer)
-    raise NotImplementedError(f"GAN training has no update step for the {backend!r} backend.")
+    raise NotImplementedError(
+        f"GAN training runs on the tensorflow and jax backends, not {backend!r}: set KERAS_BACKEND."
+    )
 
 
 def _tensorflow_update(loss_fn, variables, optimizer):
@@ -46,19 +46,6 @@ def _tensorflow_update(loss_fn, variables, optimizer):
             loss, metrics = loss_fn(*args)
         optimizer.apply(tape.gradient(loss, variables), variables)
         return metrics
-
-    return update
-
-
-def _torch_update(loss_fn, variables, optimizer):
-    import torch
-
-    def update(*args):
-        loss, metrics = loss_fn(*args)
-        grads = torch.autograd.grad(loss, [v.value for v in variables])
-        with torch.no_grad():
-            optimizer.apply(grads, variables)
-        return {name: value.detach() for name, value in metrics.items()}
 
     return update
 

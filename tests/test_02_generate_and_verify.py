@@ -1,6 +1,7 @@
 """02 end to end with tiny generators and a tiny verifier."""
 
 import json
+from collections import Counter
 
 import keras
 import numpy as np
@@ -124,3 +125,10 @@ def test_missing_generators_say_run_01(script, tmp_path):
 def test_bad_keep_is_rejected_before_work(script, tmp_path):
     with pytest.raises(ConfigError, match="KEEP must be one of all, clear, ambiguous"):
         script.main(KEEP="some", GENERATOR_DIR=str(tmp_path))
+
+
+def test_class_summary_rates_and_most_frequent_challenger(script):
+    counts = Counter(drawn=100, rejected=4, accepted=96, ambiguous=6)
+    counts.update(["challenger_3"] * 4 + ["challenger_5"] * 2)
+    row = script.class_summary(8, counts)
+    assert row["rejection_rate"] == 0.04 and row["ambiguity_rate"] == 6 / 96 and row["top_challenger"] == 3
