@@ -1,0 +1,352 @@
+"""Is the synthetic data any good? Train one CNN on real, synthetic and mixed data; test on real MNIST.
+
+Every classifier sees the same number of training images (IMPRESSIONS) whatever its
+training set's size, and each training set is trained REPEATS times (seeds SEED,
+SEED + 1, ..., the same seeds for every set). An independent classifier, trained here
+on real MNIST (not 02's verifier, which filtered the data), then scores each generator:
+label fidelity, FID and k-NN precision/recall in its penultimate feature space. Needs
+02's generated.npz; a rerun skips the classifiers it already trained.
+
+    python 04_train_classifier_on_synthetic.py
+    python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
+"""
+
+from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+
+from models.classifier import build_classifier, extract_features, predict_classes, train_classifier
+from models.data import REPO_ROOT, load_dataset
+from models.errors import UserError
+from models.files import save_figure, save_weights, write_json, write_text
+from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
+from models.plots import captioned_grid, confusion_matrix
+
+REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
+IMPRESSIONS = 600_000  # training images every classifier sees, whatever the size of its training set
+BATCH_SIZE = 128  # images per training step
+FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
+DENSE_UNITS = 1024  # width of its penultimate ("features") layer: the FID and precision/recall feature space
+METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
+NEAREST_K = 3  # k of the k-NN manifolds for precision/recall
+GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
+REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
+SEED = 100  # repeat r of every training set uses seed SEED + r
+INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
+GENERATED = "outputs/generated/generated.npz"  # 02's per-class DCGAN data: the synthetic training set
+GENERATED_ACGAN = "outputs/generated_acgan/generated.npz"  # 02's AC-GAN data, scored when present ("" = skip)
+DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+WEIGHTS_DIR = "weights"  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
+OUTPUT_DIR = "outputs/report"  # report.md, report.json, runs.json (finished runs) and figures
+VERBOSE = 1  # 1 = progress bars, 0 = silent
+
+TRAINING_SETS = {
+    "real": "real MNIST train",
+    "synthetic": "synthetic only",
+    "real+synthetic": "real + synthetic",
+    "real+ambiguous": "real + ambiguous synthetic",
+}
+GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
+    "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
+    "acgan": ("AC-GAN", "GENERATED_ACGAN", "02_generate_and_verify.py --GENERATOR=acgan"),
+}
+
+
+def check(cfg):
+    """Reject impossible constants before any data is loaded."""
+    problems = []
+    for name in ("REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS", "NEAREST_K", "GALLERY_SIZE"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
+        problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
+    if not cfg.FILTERS or min(cfg.FILTERS) < 1:
+        problems.append(f"FILTERS must be positive conv widths, got {cfg.FILTERS}")
+    if cfg.METRIC_SAMPLES <= cfg.NEAREST_K:
+        problems.append(f"METRIC_SAMPLES ({cfg.METRIC_SAMPLES}) must exceed NEAREST_K ({cfg.NEAREST_K})")
+    if cfg.REAL_SUBSET < 0:
+        problems.append(f"REAL_SUBSET must be 0 (all) or positive, got {cfg.REAL_SUBSET}")
+    if not cfg.GENERATED:
+        problems.append("GENERATED must name 02's generated.npz")
+    if problems:
+        raise config.ConfigError("; ".join(problems) + ".")
+
+
+def load_generated(path, producer):
+    """``x_train``, ``y_train`` and ``ambiguous`` of a generated.npz, checked; a bad file is a UserError."""
+    if not path.is_file():
+        raise UserError(f"Missing generated data {path}: run {producer} first.")
+    try:
+        with np.load(path) as f:
+            arrays = {name: f[name] for name in ("x_train", "y_train", "ambiguous") if name in f.files}
+    except Exception as err:  # zip, pickle and format errors all mean the same to a user
+        raise UserError(f"Cannot read generated data {path} ({err}); rerun {producer} to recreate it.") from None
+    problem = generated_problem(arrays)
+    if problem:
+        raise UserError(f"{path} is not generated data as {producer} writes it ({problem}); rerun it to recreate it.")
+    return arrays
+
+
+def generated_problem(arrays):
+    """What is wrong with the arrays of a generated.npz, or None."""
+    missing = [name for name in ("x_train", "y_train", "ambiguous") if name not in arrays]
+    if missing:
+        return f"no {', '.join(missing)}"
+    x, y, ambiguous = arrays["x_train"], arrays["y_train"], arrays["ambiguous"]
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        return f"x_train is {x.dtype} {x.shape}, expected uint8 (N, 28, 28) with N > 0"
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
+        return f"y_train is {y.dtype} {y.shape}, expected one digit 0-9 per image"
+    if ambiguous.shape != (len(x),) or ambiguous.dtype != bool:
+        return f"ambiguous is {ambiguous.dtype} {ambiguous.shape}, expected one bool per image"
+    return None
+
+
+def file_sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def training_sets(x_real, y_real, synthetic):
+    """{name: (uint8 images, labels)} of the four training sets."""
+    x_syn, y_syn, ambiguous = synthetic["x_train"], synthetic["y_train"].astype(np.uint8), synthetic["ambiguous"]
+    return {
+        "real": (x_real, y_real),
+        "synthetic": (x_syn, y_syn),
+        "real+synthetic": (np.concatenate([x_real, x_syn]), np.concatenate([y_real, y_syn])),
+        "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]])),
+    }
+
+
+def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier"):
+    """Train a fresh classifier with ``seed`` for IMPRESSIONS images; test it on the real test set."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name=name)
+    seen = train_classifier(model, x, y, cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
+    pred = predict_classes(model, x_test)
+    return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
+                   "confusion": confusion_counts(y_test, pred).tolist()}
+
+
+def accuracy_runs(cfg, sets, x_test, y_test, settings, runs_path):
+    """Train and test every training set REPEATS times; finished runs (same settings) are read
+    back from ``runs_path`` instead of retrained. Returns ``(table rows, runs)``."""
+    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
+    rows = []
+    for name, (x, y) in sets.items():
+        results = []
+        for seed in range(cfg.SEED, cfg.SEED + cfg.REPEATS):
+            key = run_key(name, seed, settings)
+            if key not in runs:
+                print(f"training on {TRAINING_SETS[name]} ({len(x)} images), seed {seed}")
+                runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)[1]
+                write_json(runs_path, runs)
+            results.append(runs[key])
+            print(f"{TRAINING_SETS[name]}, seed {seed}: real test accuracy {runs[key]['accuracy']:.2%}")
+        accuracies = [r["accuracy"] for r in results]
+        rows.append({"training_set": name, "description": TRAINING_SETS[name], "images": len(x),
+                     "images_seen": results[0]["images_seen"], "seeds": list(range(cfg.SEED, cfg.SEED + cfg.REPEATS)),
+                     "accuracies": accuracies, "mean": float(np.mean(accuracies)),
+                     "sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0})
+    return rows, runs
+
+
+def run_key(training_set, seed, settings):
+    return json.dumps({"training_set": training_set, "seed": seed, **settings}, sort_keys=True)
+
+
+def get_independent_classifier(cfg, weights_dir, train, test):
+    """Load the independent classifier, or train it on ``train`` (and test it) when absent."""
+    path = weights_dir / "independent_classifier.weights.h5"
+    info_path = weights_dir / "independent_classifier.json"
+    settings = {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "impressions": cfg.IMPRESSIONS,
+                "batch_size": cfg.BATCH_SIZE, "seed": cfg.INDEPENDENT_SEED, "train_images": len(train[0])}
+    if path.is_file():
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        if info.get("settings") != settings:
+            raise UserError(f"{path} was trained with other settings ({info_path.name}: {info.get('settings')}; "
+                            f"the constants now ask for {settings}): restore them, or delete {path} to retrain it.")
+        model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
+        try:
+            model.load_weights(path)
+        except Exception as err:
+            raise UserError(f"Cannot read {path} ({err}); delete it and rerun to retrain.") from None
+        return model, info
+    print(f"training the independent classifier on {len(train[0])} real images ({path} not found)")
+    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier")
+    info = {"settings": settings, "test_accuracy": result["accuracy"], "test_images": len(test[0])}
+    print(f"independent classifier: real test accuracy {result['accuracy']:.2%}")
+    save_weights(model, path)
+    write_json(info_path, info)
+    return model, info
+
+
+def score(label, x, y, model, real_features, n_metric, cfg):
+    """Label fidelity (all of ``x``), FID and precision/recall (``n_metric`` of them) of one
+    data set against the real test features; returns ``(row, predicted classes)``."""
+    pred = predict_classes(model, x)
+    fidelity = label_fidelity(pred, y)
+    picks = np.random.default_rng(cfg.SEED).choice(len(x), n_metric, replace=False)
+    features = extract_features(model, x[picks])
+    precision, recall = knn_precision_recall(real_features, features, cfg.NEAREST_K)
+    row = {"data": label, "images": len(x), "label_fidelity": fidelity["overall"],
+           "label_fidelity_per_class": fidelity["per_class"], "fid": fid(features, real_features),
+           "precision": precision, "recall": recall}
+    return row, pred
+
+
+def disagreement_figure(x, y, pred, gallery_size, label):
+    """Up to ``gallery_size`` generated images whose predicted class is not the intended one."""
+    wrong = np.flatnonzero(pred != y)
+    if not len(wrong):
+        return None
+    picks = wrong[np.linspace(0, len(wrong) - 1, min(len(wrong), gallery_size)).astype(int)]
+    return captioned_grid(x[picks], [f"{y[i]} -> {pred[i]}" for i in picks], ncols=min(10, len(picks)),
+                          title=f"{label}: intended -> predicted by the independent classifier")
+
+
+def fid_note(dense_units):
+    return (f"FID here is the Frechet distance between Gaussians fitted to the {dense_units}-dimensional "
+            "penultimate-layer features of an MNIST classifier trained in this script, not to Inception-v3 "
+            "features: it is not comparable to published (Inception) FID numbers. Compare it only between "
+            "the rows of this table and with the real floor.")
+
+
+def report_markdown(report):
+    s, ind = report["settings"], report["independent_classifier"]
+    lines = [
+        "# Is the synthetic data any good?",
+        "",
+        f"Synthetic data: `{s['generated']}` ({report['synthetic_images']} images, "
+        f"{report['ambiguous_images']} ambiguous). Every classifier is the same CNN ("
+        + "".join(f"conv 5x5 {f} - pool - " for f in s["filters"])
+        + f"dense {s['dense_units']} - dropout 0.5 - softmax) trained on exactly "
+        f"{report['accuracy'][0]['images_seen']} images (impressions) whatever its training set's size, then "
+        f"tested on {report['test_images']} real MNIST test images. Mean +- SD (sample SD) over "
+        f"{len(s['seeds'])} seeds {s['seeds']}, the same seeds for every training set.",
+        "",
+        "| training set | images | real test accuracy | per seed |",
+        "|---|---|---|---|",
+    ]
+    for r in report["accuracy"]:
+        lines.append(f"| {r['description']} | {r['images']} | {r['mean']:.2%} +- {r['sd']:.2%} | "
+                     + ", ".join(f"{a:.2%}" for a in r["accuracies"]) + " |")
+    lines += [
+        "",
+        "## Quality of the generated images",
+        "",
+        f"Scored by an independent classifier (the same CNN, seed {ind['settings']['seed']}, trained here on "
+        f"{ind['settings']['train_images']} real MNIST train images; not 02's verifier, which filtered the data): "
+        f"real test accuracy {ind['test_accuracy']:.2%}. FID and precision/recall use {report['metric_samples']} "
+        f"images per set against as many real test images; k-NN manifolds with k = {s['nearest_k']}.",
+        "",
+        f"**{report['fid_note']}**",
+        "",
+        "| data | images | label fidelity | FID | precision | recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["metrics"]:
+        lines.append(f"| {r['data']} | {r['images']} | {r['label_fidelity']:.2%} | {r['fid']:.3f} "
+                     f"| {r['precision']:.3f} | {r['recall']:.3f} |")
+    lines += [
+        "",
+        "Label fidelity: share of images the independent classifier assigns to the class they were made for. "
+        "Precision: share of the images inside the real test images' k-NN manifold; recall: share of the real "
+        "test images inside theirs. Real (floor): real train images the independent classifier never trained on, "
+        "scored as if a generator had made them: the best a generator can hope for.",
+        "",
+        "Label fidelity per class:",
+        "",
+        "| data | " + " | ".join(str(c) for c in range(10)) + " |",
+        "|---|" + "---|" * 10,
+    ]
+    for r in report["metrics"]:
+        cells = ["-" if v is None else f"{v:.1%}" for v in r["label_fidelity_per_class"]]
+        lines.append(f"| {r['data']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{caption}]({name})" for name, caption in report["figures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def load_all_generated(cfg):
+    """{generator name: checked arrays + "path"}: GENERATED always, GENERATED_ACGAN when present."""
+    generated = {}
+    for name, (_, constant, producer) in GENERATORS.items():
+        path = REPO_ROOT / getattr(cfg, constant) if getattr(cfg, constant) else None
+        if name == "class_gans" or (path is not None and path.is_file()):
+            generated[name] = {**load_generated(path, producer), "path": path}
+    return generated
+
+
+def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
+    """Score every generator and the real floor with the independent ``model``; saves the
+    disagreement figures. Returns ``(images per set for FID/PR, rows, {figure: caption})``."""
+    sizes = [cfg.METRIC_SAMPLES, len(x_test), len(floor_set[0])] + [len(g["x_train"]) for g in generated.values()]
+    n_metric = min(sizes)
+    if n_metric <= cfg.NEAREST_K:
+        raise UserError(f"Only {n_metric} images per set for precision/recall; NEAREST_K={cfg.NEAREST_K} needs more.")
+    real_picks = np.random.default_rng(cfg.SEED).choice(len(x_test), n_metric, replace=False)
+    real_features = extract_features(model, x_test[real_picks])
+    rows, figures = [], {}
+    for name, data in generated.items():
+        label = GENERATORS[name][0]
+        print(f"scoring the {label} data ({len(data['x_train'])} images)")
+        row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
+        rows.append({"generator": name, "file": str(data["path"]), **row})
+        fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
+        if fig is not None:
+            save_figure(fig, output_dir / f"disagreements_{name}.png")
+            figures[f"disagreements_{name}.png"] = f"{label} images the independent classifier disagrees with"
+    x_floor, y_floor = floor_set[0][:n_metric], floor_set[1][:n_metric]
+    floor_row, _ = score("real (floor)", x_floor, y_floor, model, real_features, n_metric, cfg)
+    rows.append({"generator": None, "file": None, **floor_row})
+    return n_metric, rows, figures
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    check(cfg)
+    output_dir, weights_dir = REPO_ROOT / cfg.OUTPUT_DIR, REPO_ROOT / cfg.WEIGHTS_DIR
+    generated = load_all_generated(cfg)
+    synthetic = generated["class_gans"]
+    (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
+    x_train, y_train = x_train[: cfg.REAL_SUBSET or None], y_train[: cfg.REAL_SUBSET or None]
+    x_test, y_test = x_test[: cfg.REAL_SUBSET or None], y_test[: cfg.REAL_SUBSET or None]
+
+    # The independent classifier never sees the real images that give the floor, like the generated ones.
+    order = np.random.default_rng(cfg.INDEPENDENT_SEED).permutation(len(x_train))
+    held_out, fit_rows = np.split(order, [min(cfg.METRIC_SAMPLES, len(x_train) // 2)])
+    model, info = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
+                                             (x_test, y_test))
+
+    settings = {"impressions": cfg.IMPRESSIONS, "batch_size": cfg.BATCH_SIZE, "filters": list(cfg.FILTERS),
+                "dense_units": cfg.DENSE_UNITS, "real_subset": cfg.REAL_SUBSET,
+                "generated_sha256": file_sha256(synthetic["path"])}
+    rows, runs = accuracy_runs(cfg, training_sets(x_train, y_train, synthetic), x_test, y_test, settings,
+                               output_dir / "runs.json")
+    confusion = np.array(runs[run_key("synthetic", cfg.SEED, settings)]["confusion"])
+    save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
+                output_dir / "confusion_matrix_synthetic.png")
+
+    n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
+                                                 x_test, output_dir)
+    report = {
+        "settings": {**settings, "generated": str(synthetic["path"]), "seeds": rows[0]["seeds"],
+                     "nearest_k": cfg.NEAREST_K},
+        "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
+        "test_images": len(x_test), "accuracy": rows, "independent_classifier": info,
+        "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
+        "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
+                    f"only (seed {cfg.SEED})", **figures},
+    }
+    write_json(output_dir / "report.json", report)
+    write_text(output_dir / "report.md", report_markdown(report))
+    print(report_markdown(report))
+    print(f"report and figures in {output_dir}")
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())

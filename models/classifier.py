@@ -1,0 +1,79 @@
+"""The one CNN every accuracy run of 04 trains, with a budget fixed in impressions.
+
+Training sets differ in size (real, synthetic, real + synthetic), so training for a fixed
+number of epochs would give the bigger sets more gradient steps. Here every classifier
+sees exactly the same number of images (``impressions``), whatever the set's size.
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+from models.verifier import to_classifier_input
+
+
+def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=10, name="classifier"):
+    """The original experiment's CNN: conv 5x5 - max-pool - conv 5x5 - max-pool - dense
+    (the penultimate layer, named "features") - dropout - softmax. ``filters`` and
+    ``dense_units`` set the widths (smaller for quick tests)."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = image
+    for width in filters:
+        x = layers.Conv2D(width, 5, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dense(dense_units, activation="relu", name="features")(layers.Flatten()(x))
+    x = layers.Dropout(dropout)(x)
+    return keras.Model(image, layers.Dense(n_classes, activation="softmax")(x), name=name)
+
+
+class ImpressionBatches(keras.utils.PyDataset):
+    """``impressions // batch_size`` full batches from uint8 ``(x, y)``: a concatenation of
+    seeded permutations of the set, cut to length, so every image is seen equally often
+    (give or take one) and the total is the same for a set of any size."""
+
+    def __init__(self, x, y, impressions, batch_size, seed):
+        super().__init__()
+        steps = impressions // batch_size
+        if steps < 1 or len(x) < 1:
+            raise ValueError(f"need at least one batch: impressions={impressions}, batch_size={batch_size}, "
+                             f"{len(x)} images")
+        rng = np.random.default_rng(seed)
+        total = steps * batch_size
+        passes = -(-total // len(x))
+        self.order = np.concatenate([rng.permutation(len(x)) for _ in range(passes)])[:total]
+        self.x, self.y, self.batch_size = x, np.asarray(y, "int32"), batch_size
+
+    def __len__(self):
+        return len(self.order) // self.batch_size
+
+    def __getitem__(self, step):
+        rows = self.order[step * self.batch_size : (step + 1) * self.batch_size]
+        return to_classifier_input(self.x[rows]), self.y[rows]
+
+
+def train_classifier(model, x, y, impressions, batch_size=128, seed=0, learning_rate=1e-3, verbose=0):
+    """Fit ``model`` on uint8 images ``x`` and labels ``y`` for exactly ``impressions`` images
+    (rounded down to whole batches) in one ``fit`` call: Adam, cosine-decayed step size.
+    Returns the number of images actually seen."""
+    batches = ImpressionBatches(x, y, impressions, batch_size, seed)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, len(batches))),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(batches, epochs=1, verbose=verbose)
+    return len(batches) * batch_size
+
+
+def feature_model(model):
+    """A model sharing ``model``'s layers that outputs its penultimate "features" layer."""
+    return keras.Model(model.inputs, model.get_layer("features").output, name=f"{model.name}_features")
+
+
+def predict_classes(model, images, batch_size=1024):
+    """Predicted class of each uint8 image (dropout off)."""
+    probs = model.predict(to_classifier_input(images), batch_size=batch_size, verbose=0)
+    return np.asarray(probs).argmax(axis=1)
+
+
+def extract_features(model, images, batch_size=1024):
+    """Penultimate-layer features (float64, (N, dense_units)) of uint8 images."""
+    features = feature_model(model).predict(to_classifier_input(images), batch_size=batch_size, verbose=0)
+    return np.asarray(features, dtype=np.float64)

@@ -1,0 +1,141 @@
+"""04 end to end on tiny data: real MNIST images stand in for 02's generated digits."""
+
+import json
+
+import numpy as np
+import pytest
+
+from models.config import ConfigError
+from models.errors import UserError
+from models.files import save_npz
+
+from conftest import load_script
+
+TINY = dict(REPEATS=2, IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64, METRIC_SAMPLES=120,
+            REAL_SUBSET=600, GALLERY_SIZE=6, VERBOSE=0)
+
+
+def write_generated(path, x, y, ambiguous):
+    """An npz with the keys and types 02 writes."""
+    n = len(x)
+    mean = np.eye(10, dtype=np.float32)[y]
+    save_npz(path, x_train=x, y_train=y.astype(np.uint8), mean=mean, sd=np.zeros((n, 10), np.float32),
+             challenger=np.zeros(n, np.int64), ambiguous=ambiguous)
+
+
+@pytest.fixture(scope="module")
+def script():
+    return load_script("04_train_classifier_on_synthetic.py")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, mnist):
+    """'class_gans': 400 real train images 04 does not use as real data (REAL_SUBSET=600),
+    a quarter marked ambiguous; 'acgan': 300 images of pure noise, a deliberately bad generator."""
+    root = tmp_path_factory.mktemp("w04")
+    (x_train, y_train), _ = mnist
+    ambiguous = np.arange(400) % 4 == 0
+    write_generated(root / "generated.npz", x_train[1000:1400], y_train[1000:1400], ambiguous)
+    noise = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    write_generated(root / "generated_acgan.npz", noise, np.arange(300) % 10, np.zeros(300, bool))
+    return root
+
+
+def paths(root, **more):
+    return {"GENERATED": str(root / "generated.npz"), "GENERATED_ACGAN": str(root / "generated_acgan.npz"),
+            "WEIGHTS_DIR": str(root / "weights"), "OUTPUT_DIR": str(root / "report"), **more}
+
+
+@pytest.fixture(scope="module")
+def report(script, workspace):
+    script.main(**TINY, **paths(workspace))
+    return json.loads((workspace / "report" / "report.json").read_text())
+
+
+def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
+    rows = {r["training_set"]: r for r in report["accuracy"]}
+    assert list(rows) == ["real", "synthetic", "real+synthetic", "real+ambiguous"]
+    assert [rows[name]["images"] for name in rows] == [600, 400, 1000, 700]
+    for r in rows.values():
+        assert r["images_seen"] == 2560 and r["seeds"] == [100, 101] and len(r["accuracies"]) == 2
+        assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
+        assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
+        assert r["sd"] == pytest.approx(np.std(r["accuracies"], ddof=1))
+    assert report["test_images"] == 600 and report["ambiguous_images"] == 100
+
+
+def test_metrics_rank_the_noise_generator_below_real_looking_data(report):
+    rows = {r["data"]: r for r in report["metrics"]}
+    assert list(rows) == ["per-class DCGANs", "AC-GAN", "real (floor)"]
+    assert report["metric_samples"] == 120 and report["independent_classifier"]["settings"]["seed"] == 7
+    good, noise, floor = rows["per-class DCGANs"], rows["AC-GAN"], rows["real (floor)"]
+    assert good["images"] == 400 and noise["images"] == 300 and floor["images"] == 120
+    assert 0.3 < good["label_fidelity"] <= 1 and 0.3 < floor["label_fidelity"] <= 1
+    assert noise["label_fidelity"] < good["label_fidelity"]
+    assert 0 <= good["fid"] < noise["fid"] and 0 <= floor["fid"] < noise["fid"]
+    assert good["precision"] > 0.5 and noise["precision"] < 0.1
+    for r in rows.values():
+        assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+        assert len(r["label_fidelity_per_class"]) == 10
+
+
+def test_report_and_figures_are_written(report, workspace):
+    out = workspace / "report"
+    markdown = (out / "report.md").read_text()
+    assert "| real + ambiguous synthetic | 700 |" in markdown
+    assert "| real (floor) | 120 |" in markdown
+    assert "not to Inception-v3 features" in markdown and "not comparable to published" in markdown
+    for name in ("confusion_matrix_synthetic.png", "disagreements_class_gans.png", "disagreements_acgan.png"):
+        assert (out / name).stat().st_size > 1000 and f"]({name})" in markdown
+    assert (workspace / "weights" / "independent_classifier.weights.h5").is_file()
+    info = json.loads((workspace / "weights" / "independent_classifier.json").read_text())
+    assert 0.3 < info["test_accuracy"] <= 1 and info["settings"]["train_images"] == 480  # 120 held out
+
+
+def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(report, script, workspace, monkeypatch):
+    weights = workspace / "weights" / "independent_classifier.weights.h5"
+    stamp = weights.stat().st_mtime_ns
+    trained = []
+    original = script.train_classifier
+    monkeypatch.setattr(script, "train_classifier", lambda model, x, *a, **k: trained.append(len(x)) or
+                        original(model, x, *a, **k))
+    script.main(**{**TINY, "REPEATS": 3}, **paths(workspace, GENERATED_ACGAN=""))
+    assert sorted(trained) == [400, 600, 700, 1000]  # one new run (seed 102) per training set
+    assert weights.stat().st_mtime_ns == stamp
+    again = json.loads((workspace / "report" / "report.json").read_text())
+    assert [r["data"] for r in again["metrics"]] == ["per-class DCGANs", "real (floor)"]
+    assert [r["accuracies"][:2] for r in again["accuracy"]] == [r["accuracies"] for r in report["accuracy"]]
+
+
+def test_independent_classifier_trained_with_other_constants_is_refused(report, script, workspace):
+    with pytest.raises(UserError, match=r"independent_classifier.weights.h5 was trained with other settings"):
+        script.main(**{**TINY, "DENSE_UNITS": 32}, **paths(workspace))
+
+
+def test_missing_generated_data_says_run_02(script, tmp_path):
+    missing = tmp_path / "nowhere" / "generated.npz"
+    with pytest.raises(UserError, match=r"Missing generated data .*nowhere/generated.npz: run 02_generate_and_verify"):
+        script.main(**TINY, **paths(tmp_path, GENERATED=str(missing)))
+
+
+@pytest.mark.parametrize("x, problem", [
+    (np.zeros((5, 28, 28), np.float32), "x_train is float32"),
+    (np.zeros((5, 28, 27), np.uint8), r"x_train is uint8 \(5, 28, 27\)"),
+])
+def test_wrongly_shaped_generated_data_names_the_file(script, tmp_path, x, problem):
+    path = tmp_path / "generated.npz"
+    save_npz(path, x_train=x, y_train=np.zeros(5, np.uint8), ambiguous=np.zeros(5, bool))
+    with pytest.raises(UserError, match=rf"generated.npz is not generated data as 02_generate_and_verify.py writes "
+                                        rf"it \({problem}"):
+        script.main(**TINY, **paths(tmp_path))
+
+
+def test_damaged_acgan_data_names_its_producer(script, tmp_path, workspace):
+    (tmp_path / "generated_acgan.npz").write_bytes(b"not a zip file")
+    with pytest.raises(UserError, match=r"generated_acgan.npz .*rerun 02_generate_and_verify.py --GENERATOR=acgan"):
+        script.main(**TINY, **paths(tmp_path, GENERATED=str(workspace / "generated.npz")))
+
+
+def test_bad_constants_are_rejected_before_work(script, tmp_path):
+    with pytest.raises(ConfigError, match=r"IMPRESSIONS \(10\) must be at least BATCH_SIZE \(32\)"):
+        script.main(**{**TINY, "IMPRESSIONS": 10}, **paths(tmp_path))
