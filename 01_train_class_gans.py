@@ -14,7 +14,7 @@ from models.checkpoint import checkpoint_epoch, export_generator, load_generator
 from models.data import REPO_ROOT, load_dataset, select_class, to_gan_range, to_uint8
 from models.dcgan import DCGANObjective, build_discriminator, build_generator
 from models.files import save_figure
-from models.gan_training import GANTrainer, epoch_reporter, fit, generate_images
+from models.gan_training import GANTrainer, epoch_reporter, fit, gan_constant_problems, generate_images
 from models.plots import image_grid
 
 CLASSES = tuple(range(10))  # digits to train, one GAN each
@@ -40,15 +40,7 @@ def check(cfg):
     problems = []
     if not cfg.CLASSES or len(set(cfg.CLASSES)) != len(cfg.CLASSES) or not set(cfg.CLASSES) <= set(range(10)):
         problems.append(f"CLASSES must be distinct digits 0-9, got {cfg.CLASSES}")
-    for name in ("EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY", "CHECKPOINT_EVERY"):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
-    if not 0 < cfg.REAL_LABEL <= 1:
-        problems.append(f"REAL_LABEL must lie in (0, 1], got {cfg.REAL_LABEL}")
-    if cfg.MAX_IMAGES and cfg.MAX_IMAGES < cfg.BATCH_SIZE:
-        problems.append(f"MAX_IMAGES ({cfg.MAX_IMAGES}) must be 0 or at least BATCH_SIZE ({cfg.BATCH_SIZE})")
-    if problems:
-        raise config.ConfigError("; ".join(problems) + ".")
+    config.reject(problems + gan_constant_problems(cfg))
 
 
 def generator_path(weights_dir, k):

@@ -62,14 +62,11 @@ def check(cfg):
         problems.append(f"VERIFIER must be one of {', '.join(VERIFIERS)}, got {cfg.VERIFIER!r}")
     if not cfg.CLASSES or len(set(cfg.CLASSES)) != len(cfg.CLASSES) or not set(cfg.CLASSES) <= set(range(10)):
         problems.append(f"CLASSES must be distinct digits 0-9, got {cfg.CLASSES}")
-    for name in ("N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS", "VERIFIER_EPOCHS",
-                 "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE"):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
+                                    "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
     if not 0 <= cfg.DROPOUT < 1:
         problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
-    if problems:
-        raise config.ConfigError("; ".join(problems) + ".")
+    config.reject(problems)
 
 
 def generator_files(cfg):

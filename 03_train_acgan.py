@@ -17,7 +17,7 @@ import numpy as np
 from models.acgan import ACGANObjective, build_acgan
 from models.checkpoint import export_generator
 from models.data import DATASETS, REPO_ROOT, load_dataset, to_gan_range
-from models.gan_training import GANTrainer, epoch_reporter, fit, generate_images
+from models.gan_training import GANTrainer, epoch_reporter, fit, gan_constant_problems, generate_images
 
 DATASET = "mnist"  # "mnist", "fashion_mnist" or "emnist_letters"
 EPOCHS = 20  # passes over the training set
@@ -48,15 +48,7 @@ def check(cfg):
     problems = []
     if cfg.DATASET not in DATASETS:
         problems.append(f"DATASET must be one of {', '.join(DATASETS)}, got {cfg.DATASET!r}")
-    for name in ("EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY", "CHECKPOINT_EVERY"):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
-    if not 0 < cfg.REAL_LABEL <= 1:
-        problems.append(f"REAL_LABEL must lie in (0, 1], got {cfg.REAL_LABEL}")
-    if cfg.MAX_IMAGES and cfg.MAX_IMAGES < cfg.BATCH_SIZE:
-        problems.append(f"MAX_IMAGES ({cfg.MAX_IMAGES}) must be 0 or at least BATCH_SIZE ({cfg.BATCH_SIZE})")
-    if problems:
-        raise config.ConfigError("; ".join(problems) + ".")
+    config.reject(problems + gan_constant_problems(cfg))
 
 
 def main(**overrides):

@@ -58,10 +58,8 @@ GENERATORS = {  # name: (label in the report, constant naming its npz, the comma
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = []
-    for name in ("REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS", "NEAREST_K", "GALLERY_SIZE"):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    problems = config.at_least_one(cfg, "REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS", "NEAREST_K",
+                                   "GALLERY_SIZE")
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
     if not cfg.FILTERS or min(cfg.FILTERS) < 1:
@@ -72,8 +70,7 @@ def check(cfg):
         problems.append(f"REAL_SUBSET must be 0 (all) or positive, got {cfg.REAL_SUBSET}")
     if not cfg.GENERATED:
         problems.append("GENERATED must name 02's generated.npz")
-    if problems:
-        raise config.ConfigError("; ".join(problems) + ".")
+    config.reject(problems)
 
 
 def load_generated(path, producer):

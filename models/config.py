@@ -73,6 +73,17 @@ def _scalar(kind, raw):
     return kind(raw)
 
 
+def at_least_one(cfg, *names):
+    """One problem sentence for each named constant below 1."""
+    return [f"{name} must be at least 1, got {getattr(cfg, name)}" for name in names if getattr(cfg, name) < 1]
+
+
+def reject(problems):
+    """Raise one ConfigError listing ``problems`` (sentences), if there are any."""
+    if problems:
+        raise ConfigError("; ".join(problems) + ".")
+
+
 def parse_args(argv, namespace):
     """``["--EPOCHS=5", ...]`` -> ``{"EPOCHS": "5", ...}``; ``--help`` lists the constants."""
     overrides = {}

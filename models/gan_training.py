@@ -14,9 +14,20 @@ import numpy as np
 from keras import ops
 
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.config import at_least_one
 from models.data import to_uint8
 from models.files import save_figure, write_csv
 from models.plots import image_grid, loss_curves
+
+
+def gan_constant_problems(cfg):
+    """Problems with the constants every GAN script has (01 and 03)."""
+    problems = at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY", "CHECKPOINT_EVERY")
+    if not 0 < cfg.REAL_LABEL <= 1:
+        problems.append(f"REAL_LABEL must lie in (0, 1], got {cfg.REAL_LABEL}")
+    if cfg.MAX_IMAGES and cfg.MAX_IMAGES < cfg.BATCH_SIZE:
+        problems.append(f"MAX_IMAGES ({cfg.MAX_IMAGES}) must be 0 or at least BATCH_SIZE ({cfg.BATCH_SIZE})")
+    return problems
 
 
 def make_update(loss_fn, variables, optimizer, state_variables):
