@@ -112,7 +112,8 @@ def get_verifier(cfg, weights_dir, output_dir):
                              best_path=weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5",
                              log_path=log_dir / "training_log.csv", verbose=cfg.VERBOSE)
     save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
-                             for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier"),
+                             for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
+                            accuracy_title="accuracy (one MC pass)"),
                 log_dir / "training_curve.png")
     accuracy = mc_accuracy(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
     info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES,

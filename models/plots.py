@@ -29,8 +29,8 @@ def image_grid(images, ncols=10, title=None, row_labels=None):
     return fig
 
 
-def loss_curves(history, title=None):
-    """Per-epoch losses (left) and discriminator accuracies (right) from a training history."""
+def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
+    """Per-epoch losses (left) and accuracies (right) from a training history."""
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
     for key in history[0]:
@@ -39,7 +39,7 @@ def loss_curves(history, title=None):
         ax = ax_acc if "acc" in key else ax_loss
         ax.plot(epochs, [row[key] for row in history], marker="o" if len(epochs) < 30 else None, label=key)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="losses")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="discriminator accuracy", ylim=(0, 1.02))
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title=accuracy_title, ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
