@@ -49,13 +49,17 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     return fig
 
 
-def ambiguity_gallery(images, mean, sd, labels, n_bars=3, title=None):
+def ambiguity_gallery(images, mean, sd, labels, n_bars=3, pairs_per_row=2, title=None):
     """Each ambiguous image beside its top ``n_bars`` classes' MC mean with +-2 SD bars."""
     n = len(images)
-    fig, axes = plt.subplots(n, 2, figsize=(5.5, 1.2 * n + 0.5), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 2.5]})
-    for i in range(n):
-        ax_img, ax_bar = axes[i]
+    nrows = int(np.ceil(n / pairs_per_row))
+    fig, axes = plt.subplots(nrows, 2 * pairs_per_row, figsize=(5 * pairs_per_row, 1.2 * nrows + 0.6),
+                             squeeze=False, gridspec_kw={"width_ratios": [1, 2.5] * pairs_per_row})
+    for i, (ax_img, ax_bar) in enumerate(zip(axes.flat[::2], axes.flat[1::2])):
+        if i >= n:
+            ax_img.axis("off")
+            ax_bar.axis("off")
+            continue
         ax_img.imshow(images[i], cmap="gray", vmin=0, vmax=255)
         ax_img.set_xticks([])
         ax_img.set_yticks([])
@@ -67,7 +71,8 @@ def ambiguity_gallery(images, mean, sd, labels, n_bars=3, title=None):
         ax_bar.set_yticks(y, [str(c) for c in top], fontsize=8)
         ax_bar.set_xlim(0, 1.05)
         ax_bar.tick_params(axis="x", labelsize=7)
-    axes[-1, 1].set_xlabel("MC mean probability, bars: +-2 SD")
+    for ax in axes[-1, 1::2]:
+        ax.set_xlabel("MC mean, bars +-2 SD", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
