@@ -11,8 +11,8 @@ def image_grid(images, ncols=10, title=None, row_labels=None):
     """uint8 images (N, 28, 28) laid out in rows of ``ncols``; returns the figure."""
     images = np.asarray(images)
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8 + (0.4 if title else 0)),
-                             squeeze=False)
+    height = nrows * 0.8 + (0.4 if title else 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, height), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
@@ -24,8 +24,8 @@ def image_grid(images, ncols=10, title=None, row_labels=None):
         for row, label in enumerate(row_labels):
             axes[row, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=12)
     if title:
-        fig.suptitle(title)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        fig.suptitle(title, y=1 - 0.1 / height)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, top=1 - 0.45 / height if title else 1)
     return fig
 
 
