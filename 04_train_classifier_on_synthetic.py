@@ -103,6 +103,11 @@ def generated_problem(arrays):
     return None
 
 
+def shown(path):
+    """``path`` relative to the repository when it lies inside it (reports stay machine-independent)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def file_sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -292,7 +297,7 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
         label = GENERATORS[name][0]
         print(f"scoring the {label} data ({len(data['x_train'])} images)")
         row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
-        rows.append({"generator": name, "file": str(data["path"]), **row})
+        rows.append({"generator": name, "file": shown(data["path"]), **row})
         fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
         if fig is not None:
             save_figure(fig, output_dir / f"disagreements_{name}.png")
@@ -331,7 +336,7 @@ def main(**overrides):
     n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
                                                  x_test, output_dir)
     report = {
-        "settings": {**settings, "generated": str(synthetic["path"]), "seeds": rows[0]["seeds"],
+        "settings": {**settings, "generated": shown(synthetic["path"]), "seeds": rows[0]["seeds"],
                      "nearest_k": cfg.NEAREST_K},
         "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
         "test_images": len(x_test), "accuracy": rows, "independent_classifier": info,
