@@ -11,7 +11,7 @@ sys.path.insert(0, str(REPO))
 
 def load_script(filename):
     """Import a numbered script (its name starts with a digit) as a module."""
-    spec = importlib.util.spec_from_file_location(filename.removesuffix(".py").replace("0", "s0", 1), REPO / filename)
+    spec = importlib.util.spec_from_file_location("script_" + filename.removesuffix(".py"), REPO / filename)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
