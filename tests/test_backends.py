@@ -1,4 +1,4 @@
-"""The training loop and 01 on the JAX backend, in a subprocess (a backend is chosen at import)."""
+"""The training loop, 01, 02 and 03 on the JAX backend, in a subprocess (a backend is chosen at import)."""
 
 import importlib.util
 import os
@@ -10,7 +10,8 @@ import pytest
 
 from conftest import REPO
 
-BACKEND_TESTS = ["tests/test_gan_training.py", "tests/test_01_train_class_gans.py"]
+BACKEND_TESTS = ["tests/test_gan_training.py", "tests/test_01_train_class_gans.py",
+                 "tests/test_02_generate_and_verify.py", "tests/test_03_train_acgan.py"]
 
 
 @pytest.mark.parametrize("backend", ["jax"])
