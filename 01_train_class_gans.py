@@ -37,10 +37,7 @@ VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = []
-    if not cfg.CLASSES or len(set(cfg.CLASSES)) != len(cfg.CLASSES) or not set(cfg.CLASSES) <= set(range(10)):
-        problems.append(f"CLASSES must be distinct digits 0-9, got {cfg.CLASSES}")
-    config.reject(problems + gan_constant_problems(cfg))
+    config.reject(config.distinct_digits(cfg) + gan_constant_problems(cfg))
 
 
 def generator_path(weights_dir, k):

@@ -53,15 +53,8 @@ GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = []
-    if cfg.GENERATOR not in GENERATOR_HINTS:
-        problems.append(f"GENERATOR must be one of {', '.join(GENERATOR_HINTS)}, got {cfg.GENERATOR!r}")
-    if cfg.KEEP not in KEEP_MODES:
-        problems.append(f"KEEP must be one of {', '.join(KEEP_MODES)}, got {cfg.KEEP!r}")
-    if cfg.VERIFIER not in VERIFIERS:
-        problems.append(f"VERIFIER must be one of {', '.join(VERIFIERS)}, got {cfg.VERIFIER!r}")
-    if not cfg.CLASSES or len(set(cfg.CLASSES)) != len(cfg.CLASSES) or not set(cfg.CLASSES) <= set(range(10)):
-        problems.append(f"CLASSES must be distinct digits 0-9, got {cfg.CLASSES}")
+    problems = (config.one_of(cfg, "GENERATOR", GENERATOR_HINTS) + config.one_of(cfg, "KEEP", KEEP_MODES)
+                + config.one_of(cfg, "VERIFIER", VERIFIERS) + config.distinct_digits(cfg))
     problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
                                     "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
     if not 0 <= cfg.DROPOUT < 1:

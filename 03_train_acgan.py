@@ -45,10 +45,7 @@ CLASS_NAMES = {
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = []
-    if cfg.DATASET not in DATASETS:
-        problems.append(f"DATASET must be one of {', '.join(DATASETS)}, got {cfg.DATASET!r}")
-    config.reject(problems + gan_constant_problems(cfg))
+    config.reject(config.one_of(cfg, "DATASET", DATASETS) + gan_constant_problems(cfg))
 
 
 def main(**overrides):

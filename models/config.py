@@ -78,6 +78,20 @@ def at_least_one(cfg, *names):
     return [f"{name} must be at least 1, got {getattr(cfg, name)}" for name in names if getattr(cfg, name) < 1]
 
 
+def one_of(cfg, name, choices):
+    """A problem sentence if constant ``name`` is not one of ``choices``."""
+    value = getattr(cfg, name)
+    return [] if value in choices else [f"{name} must be one of {', '.join(choices)}, got {value!r}"]
+
+
+def distinct_digits(cfg, name="CLASSES"):
+    """A problem sentence unless constant ``name`` is a non-empty tuple of distinct digits 0-9."""
+    value = getattr(cfg, name)
+    if value and len(set(value)) == len(value) and set(value) <= set(range(10)):
+        return []
+    return [f"{name} must be distinct digits 0-9, got {value}"]
+
+
 def reject(problems):
     """Raise one ConfigError listing ``problems`` (sentences), if there are any."""
     if problems:
