@@ -3,7 +3,9 @@
 Each image is quantised to uint8 (as saved), then passed MC_PASSES times through the
 verifier with dropout on: it is *accepted* if the top class of the mean is the digit it
 was generated for, and *ambiguous* if the top two classes' mean +- 2 SD intervals
-overlap. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan).
+overlap. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan). A rerun reuses
+each digit_{k}.npz made with the same constants, generator and verifier, and draws the
+others again; a verifier trained with other constants is refused (--RETRAIN=1 retrains).
 
     python 02_generate_and_verify.py
     python 02_generate_and_verify.py --N_PER_CLASS=500 --KEEP=clear
@@ -17,12 +19,14 @@ from collections import Counter
 import keras
 import numpy as np
 
+from models import paths
 from models.checkpoint import load_generator
-from models.data import REPO_ROOT, load_dataset, to_uint8
-from models.errors import UserError
-from models.files import save_figure, save_npz, save_weights, write_json, write_text
-from models.gan_training import generate_images
+from models.config import UserError
+from models.data import load_dataset, to_uint8
+from models.files import load_weights, save_figure, save_npz, save_weights, write_json, write_text
+from models.gan import generate_images
 from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
+from models.record import differences, fingerprint, make_record, read_record, require_match
 from models.verifier import VERIFIERS, ambiguity, mc_accuracy, mc_predict, train_verifier
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
@@ -39,15 +43,19 @@ VERIFIER_BATCH_SIZE = 128  # batch size when training the verifier
 VERIFIER_VAL_SIZE = 5000  # training images held out to pick the best verifier epoch
 VERIFIER_SUBSET = 0  # train and test the verifier on at most this many images (0 = all; for quick tests)
 DROPOUT = 0.4  # MC-dropout rate of the verifier
+VERIFIER_SEED = 2024  # the verifier's weights, dropout and validation split
+RETRAIN = False  # train a new verifier even where one exists (one made with other constants is refused)
 GALLERY_SIZE = 12  # ambiguous images shown in the gallery figure
 SEED = 2024  # digit k is drawn with seed SEED + k
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 GENERATOR_DIR = ""  # generator weights ("" = weights/class_gans or weights/acgan/mnist)
-WEIGHTS_DIR = "weights"  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
 OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/generated[_acgan])
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 KEEP_MODES = ("all", "clear", "ambiguous")
+VERIFIER_CONSTANTS = ("VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
+                      "VERIFIER_SUBSET", "VERIFIER_SEED")  # what the verifier's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 
 
@@ -62,44 +70,37 @@ def check(cfg):
     config.reject(problems)
 
 
-def generator_files(cfg):
-    """{digit: weights path} of the generators 02 draws from."""
-    if cfg.GENERATOR == "acgan":
-        folder = REPO_ROOT / (cfg.GENERATOR_DIR or "weights/acgan/mnist")
-        return {k: folder / "generator.weights.h5" for k in cfg.CLASSES}
-    folder = REPO_ROOT / (cfg.GENERATOR_DIR or "weights/class_gans")
-    return {k: folder / f"generator_{k}.weights.h5" for k in cfg.CLASSES}
-
-
 def load_generators(cfg):
-    """Load every generator up front, so a missing one fails before hours of work."""
-    files = generator_files(cfg)
-    missing = sorted({str(p) for p in files.values() if not p.is_file()})
+    """{digit: (generator, its weights file)}, all loaded up front, so a missing one fails before hours of work."""
+    files = paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, cfg.CLASSES)
+    missing = sorted({paths.shown(p) for p in files.values() if not p.is_file()})
     if missing:
         raise UserError(f"Missing generator weights {', '.join(missing)}: {GENERATOR_HINTS[cfg.GENERATOR]}")
     loaded = {path: load_generator(path, GENERATOR_HINTS[cfg.GENERATOR]) for path in set(files.values())}
-    return {k: loaded[path] for k, path in files.items()}
+    return {k: (loaded[path], path) for k, path in files.items()}
 
 
-def get_verifier(cfg, weights_dir, output_dir):
-    """Load the verifier, or train it (and measure its MC test accuracy) when absent."""
-    path = weights_dir / f"verifier_{cfg.VERIFIER}.weights.h5"
-    model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
+def get_verifier(cfg, mnist, weights_dir, output_dir):
+    """Load the verifier made with these constants, or train it (and measure its MC test
+    accuracy) when there is none; returns ``(model, info, weights file)``."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    path = paths.verifier(weights_dir, cfg.VERIFIER)
     info_path = path.with_name(path.name.replace(".weights.h5", ".json"))
-    if path.is_file():
-        try:
-            model.load_weights(path)
-        except Exception as err:
-            raise UserError(f"Cannot read verifier {path} ({err}); delete it and rerun to retrain.") from None
-        return model, json.loads(info_path.read_text()) if info_path.is_file() else {}
-    (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
+    record = make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train, "MNIST train labels": y_train})
+    keras.utils.set_random_seed(cfg.VERIFIER_SEED)
+    model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
+    if path.is_file() and not cfg.RETRAIN:
+        require_match(path, record, "rerun with --RETRAIN=1 to train a new verifier")
+        load_weights(model, path, "delete it and rerun to retrain it")
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        return model, info if info.get("record") == record else {}, path
     subset = cfg.VERIFIER_SUBSET or None
-    order = np.random.default_rng(cfg.SEED).permutation(len(x_train))
+    order = np.random.default_rng(cfg.VERIFIER_SEED).permutation(len(x_train))
     val, train = order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][:subset]
     x_test, y_test = x_test[:subset], y_test[:subset]
     log_dir = output_dir / "verifier"
     log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"training the {cfg.VERIFIER} verifier ({path} not found)")
+    print(f"training the {cfg.VERIFIER} verifier into {paths.shown(path)}")
     history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
                              cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE,
                              best_path=weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5",
@@ -110,12 +111,13 @@ def get_verifier(cfg, weights_dir, output_dir):
                 log_dir / "training_curve.png")
     accuracy = mc_accuracy(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
     info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES,
-            "mc_test_accuracy": accuracy, "test_images": len(x_test), "epochs": cfg.VERIFIER_EPOCHS}
+            "mc_test_accuracy": accuracy, "test_images": len(x_test), "epochs": cfg.VERIFIER_EPOCHS,
+            "record": record}
     print(f"verifier MNIST test accuracy (mean of {cfg.MC_PASSES} MC passes): {accuracy:.4%}")
-    save_weights(model, path)
     write_json(info_path, info)
+    save_weights(model, path, record)
     (weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5").unlink(missing_ok=True)
-    return model, info
+    return model, info, path
 
 
 def keep_mask(accepted, ambiguous, keep):
@@ -162,15 +164,18 @@ def generate_digit(k, generator, verifier, cfg, progbar):
     return arrays, counts
 
 
-def load_finished_digit(path, settings):
-    """``(arrays, counts)`` of a digit generated earlier with the same settings, else ``(None, None)``."""
+def load_finished_digit(k, path, record):
+    """``(arrays, counts)`` of digit ``k`` generated earlier with ``record``, else ``(None, None)``
+    (saying why, when a file made with other settings is there)."""
     if not path.is_file():
         return None, None
+    stale = differences(read_record(path), record)
+    if stale:
+        print(f"digit {k}: {paths.shown(path)} was made with {', '.join(stale)}: drawing it again")
+        return None, None
     with np.load(path) as f:
-        meta = json.loads(str(f["meta"])) if "meta" in f else {}
-        if {k: meta.get(k) for k in settings} != settings:
-            return None, None
-        return {name: f[name] for name in f.files if name != "meta"}, Counter(meta["counts"])
+        arrays = {name: f[name] for name in f.files if name not in ("record", "counts")}
+        return arrays, Counter(json.loads(str(f["counts"])))
 
 
 def class_summary(k, counts):
@@ -226,36 +231,40 @@ def save_figures(per_digit, rows, output_dir, gallery_size):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    default_output = "outputs/generated" + ("_acgan" if cfg.GENERATOR == "acgan" else "")
-    output_dir, weights_dir = REPO_ROOT / (cfg.OUTPUT_DIR or default_output), REPO_ROOT / cfg.WEIGHTS_DIR
+    output_dir = paths.resolve(cfg.OUTPUT_DIR or paths.GENERATED_OUTPUT[cfg.GENERATOR])
     generators = load_generators(cfg)
-    keras.utils.set_random_seed(cfg.SEED)
-    verifier, verifier_info = get_verifier(cfg, weights_dir, output_dir)
+    mnist = load_dataset("mnist", cfg.DATA_DIR or None)
+    verifier, verifier_info, verifier_file = get_verifier(cfg, mnist, paths.resolve(cfg.WEIGHTS_DIR), output_dir)
+    inputs = {"verifier": fingerprint(verifier_file)}
     progbar = keras.utils.Progbar(cfg.N_PER_CLASS * len(cfg.CLASSES), verbose=cfg.VERBOSE, unit_name="image")
     per_digit, rows = {}, []
     for k in cfg.CLASSES:
-        settings = {"generator": cfg.GENERATOR, "keep": cfg.KEEP, "n_per_class": cfg.N_PER_CLASS,
-                    "mc_passes": cfg.MC_PASSES, "verifier": cfg.VERIFIER}
-        arrays, counts = load_finished_digit(output_dir / f"digit_{k}.npz", settings)
+        generator, generator_file = generators[k]
+        inputs[f"generator of digit {k}"] = fingerprint(generator_file)
+        record = make_record(cfg, skip=("CLASSES",), digit=k,
+                             inputs={"generator": inputs[f"generator of digit {k}"], "verifier": inputs["verifier"]})
+        path = output_dir / f"digit_{k}.npz"
+        arrays, counts = load_finished_digit(k, path, record)
         if arrays is None:
-            arrays, counts = generate_digit(k, generators[k], verifier, cfg, progbar)
-            save_npz(output_dir / f"digit_{k}.npz", **arrays, meta=json.dumps({**settings, "counts": counts}))
+            arrays, counts = generate_digit(k, generator, verifier, cfg, progbar)
+            save_npz(path, record, **arrays, counts=json.dumps(counts))
         else:
             progbar.add(cfg.N_PER_CLASS)
         per_digit[k] = arrays
         rows.append(class_summary(k, counts))
-    save_npz(output_dir / "generated.npz",
+    record = make_record(cfg, inputs=inputs)
+    save_npz(paths.generated_npz(output_dir), record,
              x_train=np.concatenate([per_digit[k]["x"] for k in cfg.CLASSES]),
              y_train=np.concatenate([per_digit[k]["y"] for k in cfg.CLASSES]),
              **{name: np.concatenate([per_digit[k][name] for k in cfg.CLASSES])
                 for name in ("mean", "sd", "challenger", "ambiguous")})
     write_json(output_dir / "summary.json", {"generator": cfg.GENERATOR, "keep": cfg.KEEP,
                                              "n_per_class": cfg.N_PER_CLASS, "verifier": verifier_info,
-                                             "classes": rows})
+                                             "classes": rows, "record": record})
     write_text(output_dir / "summary.md", summary_markdown(rows, cfg, verifier_info))
     save_figures(per_digit, rows, output_dir, cfg.GALLERY_SIZE)
     print(summary_markdown(rows, cfg, verifier_info))
-    print(f"data and figures in {output_dir}")
+    print(f"data and figures in {paths.shown(output_dir)}")
 
 
 if __name__ == "__main__":

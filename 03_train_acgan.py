@@ -1,8 +1,9 @@
 """Train one conditional AC-GAN on MNIST, Fashion-MNIST or EMNIST letters.
 
 The generator takes a class label and noise; the discriminator says real/fake and which
-class. Rerun to resume from the last checkpoint. 02 uses the MNIST one with
---GENERATOR=acgan.
+class. Rerun to resume from the last checkpoint; a generator already trained with the
+same constants is kept, and a checkpoint made with other constants is refused
+(--RETRAIN=1 redoes it). 02 uses the MNIST one with --GENERATOR=acgan.
 
     python 03_train_acgan.py
     python 03_train_acgan.py --DATASET=fashion_mnist
@@ -14,10 +15,14 @@ from models import config  # first: it quiets TensorFlow's C++ start-up logging 
 import keras
 import numpy as np
 
-from models.acgan import ACGANObjective, build_acgan
+from models import paths
+from models.acgan import build_acgan
 from models.checkpoint import export_generator
-from models.data import DATASETS, REPO_ROOT, load_dataset, to_gan_range
-from models.gan_training import GANTrainer, epoch_reporter, fit, gan_constant_problems, generate_images
+from models.data import DATASETS, load_dataset, to_gan_range, to_uint8
+from models.gan import GAN, generate_images
+from models.gan_training import fit
+from models.plots import epoch_reporter
+from models.record import make_record, matches, without
 
 DATASET = "mnist"  # "mnist", "fashion_mnist" or "emnist_letters"
 EPOCHS = 20  # passes over the training set
@@ -31,9 +36,10 @@ MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
 SAMPLE_EVERY = 2  # save a grid (one row per class) every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
 SEED = 4321  # weights, noise and shuffling
+RETRAIN = False  # train from scratch even where a checkpoint or generator for DATASET exists
 DATA_DIR = ""  # folder of the dataset's IDX gz files ("" = its default place)
-WEIGHTS_DIR = "weights/acgan"  # {DATASET}/generator.weights.h5 (+ .json) and checkpoint.h5
-OUTPUT_DIR = "outputs/acgan"  # {DATASET}/losses.csv, loss_curve.png, samples_epoch_NNN.png
+WEIGHTS_DIR = paths.ACGAN_WEIGHTS  # {DATASET}/generator.weights.h5 (+ .json) and checkpoint.h5
+OUTPUT_DIR = paths.ACGAN_OUTPUT  # {DATASET}/losses.csv, loss_curve.png, samples_epoch_NNN.png
 VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
 
 CLASS_NAMES = {
@@ -45,30 +51,39 @@ CLASS_NAMES = {
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    config.reject(config.one_of(cfg, "DATASET", DATASETS) + gan_constant_problems(cfg))
+    config.reject(config.one_of(cfg, "DATASET", DATASETS)
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY",
+                                        "CHECKPOINT_EVERY")
+                  + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
+                  + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    weights_dir, output_dir = REPO_ROOT / cfg.WEIGHTS_DIR / cfg.DATASET, REPO_ROOT / cfg.OUTPUT_DIR / cfg.DATASET
+    weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR) / cfg.DATASET
     (x_train, y_train), _ = load_dataset(cfg.DATASET, cfg.DATA_DIR or None)
     x_train, y_train = x_train[: cfg.MAX_IMAGES or None], y_train[: cfg.MAX_IMAGES or None].astype("int32")
-    n_classes = len(CLASS_NAMES[cfg.DATASET])
+    record = make_record(cfg, inputs={"training images": x_train, "training labels": y_train})
+    generator_file = paths.acgan_generator(weights_dir, cfg.DATASET)
+    if not cfg.RETRAIN and matches(generator_file, record):
+        print(f"{paths.shown(generator_file)} was trained with these constants: nothing to do")
+        return
 
     keras.utils.set_random_seed(cfg.SEED)
-    generator, discriminator = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH)
-    trainer = GANTrainer(generator, discriminator, ACGANObjective(cfg.REAL_LABEL), cfg.LEARNING_RATE, cfg.BETA_1)
+    n_classes = len(CLASS_NAMES[cfg.DATASET])
+    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH), cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"
-    report = epoch_reporter(output_dir, title, lambda: generate_images(generator, grid_z, grid_labels),
+    report = epoch_reporter(output_dir, title, lambda: to_uint8(generate_images(gan.generator, grid_z, grid_labels)),
                             cfg.SAMPLE_EVERY, cfg.EPOCHS, row_labels=CLASS_NAMES[cfg.DATASET])
-    fit(trainer, to_gan_range(x_train), y_train, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, n_classes=n_classes,
-        seed=cfg.SEED, checkpoint_path=weights_dir / "checkpoint.h5", checkpoint_every=cfg.CHECKPOINT_EVERY,
-        on_epoch_end=report, name=f"{title} ", verbose=cfg.VERBOSE)
-    export_generator(generator, weights_dir / "generator.weights.h5")
-    print(f"generator in {weights_dir}, figures in {output_dir}")
+    fit(gan, to_gan_range(x_train), y_train, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED,
+        checkpoint_path=paths.acgan_checkpoint(weights_dir, cfg.DATASET), record=without(record, "EPOCHS"),
+        retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=title,
+        verbose=cfg.VERBOSE)
+    export_generator(gan.generator, generator_file, record)
+    print(f"generator in {paths.shown(generator_file.parent)}, figures in {paths.shown(output_dir)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ training set's size, and each training set is trained REPEATS times (seeds SEED,
 SEED + 1, ..., the same seeds for every set). An independent classifier, trained here
 on real MNIST (not 02's verifier, which filtered the data), then scores each generator:
 label fidelity, FID and k-NN precision/recall in its penultimate feature space. Needs
-02's generated.npz; a rerun skips the classifiers it already trained.
+02's generated.npz. A rerun reuses the classifiers it already trained with the same
+constants and data, and retrains the rest; an independent classifier trained with other
+constants is refused (--RETRAIN=1 retrains it).
 
     python 04_train_classifier_on_synthetic.py
     python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
@@ -13,18 +15,19 @@ label fidelity, FID and k-NN precision/recall in its penultimate feature space. 
 
 from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
 
-import hashlib
 import json
 
 import keras
 import numpy as np
 
 from models.classifier import build_classifier, extract_features, predict_classes, train_classifier
-from models.data import REPO_ROOT, load_dataset
-from models.errors import UserError
-from models.files import save_figure, save_weights, write_json, write_text
+from models import paths
+from models.config import UserError
+from models.data import load_dataset
+from models.files import load_weights, save_figure, save_weights, write_json, write_text
 from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
 from models.plots import captioned_grid, confusion_matrix
+from models.record import fingerprint, make_record, require_match
 
 REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 600_000  # training images every classifier sees, whatever the size of its training set
@@ -37,11 +40,12 @@ GALLERY_SIZE = 40  # generated images the independent classifier disagrees with,
 REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
 SEED = 100  # repeat r of every training set uses seed SEED + r
 INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
-GENERATED = "outputs/generated/generated.npz"  # 02's per-class DCGAN data: the synthetic training set
-GENERATED_ACGAN = "outputs/generated_acgan/generated.npz"  # 02's AC-GAN data, scored when present ("" = skip)
+RETRAIN = False  # train a new independent classifier even where one exists
+GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
+GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
-WEIGHTS_DIR = "weights"  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
-OUTPUT_DIR = "outputs/report"  # report.md, report.json, runs.json (finished runs) and figures
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
+OUTPUT_DIR = paths.REPORT_OUTPUT  # report.md, report.json, runs.json (finished runs) and figures
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 TRAINING_SETS = {
@@ -50,6 +54,8 @@ TRAINING_SETS = {
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
+INDEPENDENT_CONSTANTS = ("FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED")
+RUN_CONSTANTS = ("FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "REAL_SUBSET")  # a finished run's record
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
     "acgan": ("AC-GAN", "GENERATED_ACGAN", "02_generate_and_verify.py --GENERATOR=acgan"),
@@ -81,7 +87,7 @@ def load_generated(path, producer):
         with np.load(path) as f:
             arrays = {name: f[name] for name in ("x_train", "y_train", "ambiguous") if name in f.files}
     except Exception as err:  # zip, pickle and format errors all mean the same to a user
-        raise UserError(f"Cannot read generated data {path} ({err}); rerun {producer} to recreate it.") from None
+        raise UserError(f"Cannot read generated data {path} ({err}); rerun {producer} to recreate it.") from err
     problem = generated_problem(arrays)
     if problem:
         raise UserError(f"{path} is not generated data as {producer} writes it ({problem}); rerun it to recreate it.")
@@ -101,15 +107,6 @@ def generated_problem(arrays):
     if ambiguous.shape != (len(x),) or ambiguous.dtype != bool:
         return f"ambiguous is {ambiguous.dtype} {ambiguous.shape}, expected one bool per image"
     return None
-
-
-def shown(path):
-    """``path`` relative to the repository when it lies inside it (reports stay machine-independent)."""
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-
-
-def file_sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def training_sets(x_real, y_real, synthetic):
@@ -133,15 +130,15 @@ def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier"):
                    "confusion": confusion_counts(y_test, pred).tolist()}
 
 
-def accuracy_runs(cfg, sets, x_test, y_test, settings, runs_path):
-    """Train and test every training set REPEATS times; finished runs (same settings) are read
+def accuracy_runs(cfg, sets, x_test, y_test, record, runs_path):
+    """Train and test every training set REPEATS times; finished runs (same ``record``) are read
     back from ``runs_path`` instead of retrained. Returns ``(table rows, runs)``."""
     runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
     rows = []
     for name, (x, y) in sets.items():
         results = []
         for seed in range(cfg.SEED, cfg.SEED + cfg.REPEATS):
-            key = run_key(name, seed, settings)
+            key = run_key(name, seed, record)
             if key not in runs:
                 print(f"training on {TRAINING_SETS[name]} ({len(x)} images), seed {seed}")
                 runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)[1]
@@ -156,34 +153,37 @@ def accuracy_runs(cfg, sets, x_test, y_test, settings, runs_path):
     return rows, runs
 
 
-def run_key(training_set, seed, settings):
-    return json.dumps({"training_set": training_set, "seed": seed, **settings}, sort_keys=True)
+def run_key(training_set, seed, record):
+    return json.dumps({"training_set": training_set, "seed": seed, "record": record}, sort_keys=True)
 
 
 def get_independent_classifier(cfg, weights_dir, train, test):
-    """Load the independent classifier, or train it on ``train`` (and test it) when absent."""
-    path = weights_dir / "independent_classifier.weights.h5"
-    info_path = weights_dir / "independent_classifier.json"
-    settings = {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "impressions": cfg.IMPRESSIONS,
-                "batch_size": cfg.BATCH_SIZE, "seed": cfg.INDEPENDENT_SEED, "train_images": len(train[0])}
-    if path.is_file():
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        if info.get("settings") != settings:
-            raise UserError(f"{path} was trained with other settings ({info_path.name}: {info.get('settings')}; "
-                            f"the constants now ask for {settings}): restore them, or delete {path} to retrain it.")
+    """Load the independent classifier made with these constants and images, or train it on
+    ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
+    path = paths.independent_classifier(weights_dir)
+    info_path = path.with_name("independent_classifier.json")
+    record = make_record(cfg, INDEPENDENT_CONSTANTS, inputs={"training images": train[0], "training labels": train[1]})
+    if path.is_file() and not cfg.RETRAIN:
+        require_match(path, record, "rerun with --RETRAIN=1 to train it again")
         model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
-        try:
-            model.load_weights(path)
-        except Exception as err:
-            raise UserError(f"Cannot read {path} ({err}); delete it and rerun to retrain.") from None
-        return model, info
-    print(f"training the independent classifier on {len(train[0])} real images ({path} not found)")
+        load_weights(model, path, "delete it and rerun to retrain it")
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        if info.get("record") != record:  # the sidecar is a summary: measure again rather than trust a stale one
+            info = independent_info(cfg, record, len(train[0]), np.mean(predict_classes(model, test[0]) == test[1]),
+                                    len(test[0]))
+        return model, info, path
+    print(f"training the independent classifier on {len(train[0])} real images into {paths.shown(path)}")
     model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier")
-    info = {"settings": settings, "test_accuracy": result["accuracy"], "test_images": len(test[0])}
+    info = independent_info(cfg, record, len(train[0]), result["accuracy"], len(test[0]))
     print(f"independent classifier: real test accuracy {result['accuracy']:.2%}")
-    save_weights(model, path)
     write_json(info_path, info)
-    return model, info
+    save_weights(model, path, record)
+    return model, info, path
+
+
+def independent_info(cfg, record, train_images, test_accuracy, test_images):
+    return {"settings": {"seed": cfg.INDEPENDENT_SEED, "train_images": train_images},
+            "test_accuracy": float(test_accuracy), "test_images": test_images, "record": record}
 
 
 def score(label, x, y, model, real_features, n_metric, cfg):
@@ -277,7 +277,7 @@ def load_all_generated(cfg):
     """{generator name: checked arrays + "path"}: GENERATED always, GENERATED_ACGAN when present."""
     generated = {}
     for name, (_, constant, producer) in GENERATORS.items():
-        path = REPO_ROOT / getattr(cfg, constant) if getattr(cfg, constant) else None
+        path = paths.resolve(getattr(cfg, constant)) if getattr(cfg, constant) else None
         if name == "class_gans" or (path is not None and path.is_file()):
             generated[name] = {**load_generated(path, producer), "path": path}
     return generated
@@ -297,7 +297,7 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
         label = GENERATORS[name][0]
         print(f"scoring the {label} data ({len(data['x_train'])} images)")
         row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
-        rows.append({"generator": name, "file": shown(data["path"]), **row})
+        rows.append({"generator": name, "file": paths.shown(data["path"]), **row})
         fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
         if fig is not None:
             save_figure(fig, output_dir / f"disagreements_{name}.png")
@@ -311,7 +311,7 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    output_dir, weights_dir = REPO_ROOT / cfg.OUTPUT_DIR, REPO_ROOT / cfg.WEIGHTS_DIR
+    output_dir, weights_dir = paths.resolve(cfg.OUTPUT_DIR), paths.resolve(cfg.WEIGHTS_DIR)
     generated = load_all_generated(cfg)
     synthetic = generated["class_gans"]
     (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
@@ -321,23 +321,24 @@ def main(**overrides):
     # The independent classifier never sees the real images that give the floor, like the generated ones.
     order = np.random.default_rng(cfg.INDEPENDENT_SEED).permutation(len(x_train))
     held_out, fit_rows = np.split(order, [min(cfg.METRIC_SAMPLES, len(x_train) // 2)])
-    model, info = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
-                                             (x_test, y_test))
+    model, info, model_file = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
+                                                         (x_test, y_test))
 
-    settings = {"impressions": cfg.IMPRESSIONS, "batch_size": cfg.BATCH_SIZE, "filters": list(cfg.FILTERS),
-                "dense_units": cfg.DENSE_UNITS, "real_subset": cfg.REAL_SUBSET,
-                "generated_sha256": file_sha256(synthetic["path"])}
-    rows, runs = accuracy_runs(cfg, training_sets(x_train, y_train, synthetic), x_test, y_test, settings,
+    generated_hashes = {f"{name} data": fingerprint(data["path"]) for name, data in generated.items()}
+    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": generated_hashes["class_gans data"]})
+    rows, runs = accuracy_runs(cfg, training_sets(x_train, y_train, synthetic), x_test, y_test, run_record,
                                output_dir / "runs.json")
-    confusion = np.array(runs[run_key("synthetic", cfg.SEED, settings)]["confusion"])
+    confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
     save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
                 output_dir / "confusion_matrix_synthetic.png")
 
     n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
                                                  x_test, output_dir)
+    settings = {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "seeds": rows[0]["seeds"],
+                "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K}
     report = {
-        "settings": {**settings, "generated": shown(synthetic["path"]), "seeds": rows[0]["seeds"],
-                     "nearest_k": cfg.NEAREST_K},
+        "record": make_record(cfg, inputs={**generated_hashes, "independent classifier": model_file}),
+        "settings": settings,
         "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
         "test_images": len(x_test), "accuracy": rows, "independent_classifier": info,
         "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
@@ -347,7 +348,7 @@ def main(**overrides):
     write_json(output_dir / "report.json", report)
     write_text(output_dir / "report.md", report_markdown(report))
     print(report_markdown(report))
-    print(f"report and figures in {output_dir}")
+    print(f"report and figures in {paths.shown(output_dir)}")
 
 
 if __name__ == "__main__":

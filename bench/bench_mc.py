@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.data import load_dataset  # noqa: E402
-from models.flops import forward_flops, matmul_flops_per_second  # noqa: E402
+from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
 
 IMAGES = 500  # images verified by mc_predict

@@ -23,9 +23,10 @@ from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logg
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
-from models.dcgan import DCGANObjective, build_discriminator, build_generator  # noqa: E402
-from models.flops import forward_flops, matmul_flops_per_second  # noqa: E402
-from models.gan_training import GANTrainer  # noqa: E402
+from models.dcgan import build_discriminator, build_generator  # noqa: E402
+from models.gan import GAN  # noqa: E402
+
+from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 
 STEPS = 60  # timed training steps
 WARMUP = 5  # untimed steps first (tracing / compilation)
@@ -42,16 +43,15 @@ def main(**overrides):
     images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
     keras.utils.set_random_seed(cfg.SEED)
     generator, discriminator = build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH)
-    trainer = GANTrainer(generator, discriminator, DCGANObjective())
+    gan = GAN(generator, discriminator)
     rng = np.random.default_rng(cfg.SEED)
-    labels = np.full(cfg.BATCH_SIZE, cfg.DIGIT, "int32")
     batches = [images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)] for _ in range(cfg.WARMUP + cfg.STEPS)]
 
     for batch in batches[: cfg.WARMUP]:
-        trainer.train_step(batch, labels, rng, 10)
+        gan.train_step(batch, None, rng)
     start = time.perf_counter()
     for batch in batches[cfg.WARMUP :]:
-        trainer.train_step(batch, labels, rng, 10)
+        gan.train_step(batch, None, rng)
     seconds = time.perf_counter() - start
     matmul = matmul_flops_per_second()
 

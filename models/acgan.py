@@ -1,40 +1,24 @@
-"""AC-GAN: one conditional generator for every class, and its objective.
+"""AC-GAN networks: one conditional generator for every class.
 
-The networks are models/dcgan.py's with ``n_classes`` set: G([z, label]) -> image,
-D(image) -> (real/fake logit, class logits). Both nets minimise the adversarial loss
-plus the auxiliary class loss: D on real and fake images, G on its own samples.
+The DCGAN's bodies (models/dcgan.py) with a label: G([z, label]) concatenates a one-hot
+label to z; D(image) -> (real/fake logit, class logits). The auxiliary class loss that
+both nets add to the adversarial one is in models/gan.py, beside it.
 """
 
-from keras import ops
+import keras
+from keras import layers, ops
 
-from models.dcgan import bce_with_logits, build_discriminator, build_generator
+from models.dcgan import image_features, upsample_to_image
 
 
-def build_acgan(n_classes, latent_dim=100, width=64):
+def build_acgan(n_classes, latent_dim=100, width=64, dropout=0.4):
     """(generator, discriminator) for ``n_classes`` classes."""
-    return (build_generator(latent_dim, width, n_classes, name="acgan_generator"),
-            build_discriminator(width, n_classes=n_classes, name="acgan_discriminator"))
+    z = keras.Input((latent_dim,), name="z")
+    label = keras.Input((), dtype="int32", name="label")
+    x = layers.Concatenate()([z, ops.one_hot(label, n_classes)])
+    generator = keras.Model([z, label], upsample_to_image(x, width), name="acgan_generator")
 
-
-def class_loss(labels, logits):
-    return ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-
-
-class ACGANObjective:
-    """Adversarial (one-sided label smoothing on real) + auxiliary classification loss."""
-
-    def __init__(self, real_label=0.9):
-        self.real_label = real_label
-
-    def discriminator_loss(self, real_out, fake_out, labels, fake_labels):
-        (real_logit, real_class), (fake_logit, fake_class) = real_out, fake_out
-        adversarial = bce_with_logits(self.real_label, real_logit) + bce_with_logits(0.0, fake_logit)
-        auxiliary = class_loss(labels, real_class) + class_loss(fake_labels, fake_class)
-        real_class_acc = ops.mean(ops.cast(ops.argmax(real_class, axis=-1) == ops.cast(labels, "int32"), "float32"))
-        metrics = {"d_adversarial": adversarial, "d_class": auxiliary, "d_real_class_acc": real_class_acc}
-        return adversarial + auxiliary, metrics
-
-    def generator_loss(self, fake_out, fake_labels):
-        fake_logit, fake_class = fake_out
-        adversarial, auxiliary = bce_with_logits(1.0, fake_logit), class_loss(fake_labels, fake_class)
-        return adversarial + auxiliary, {"g_adversarial": adversarial, "g_class": auxiliary}
+    image = keras.Input((28, 28, 1), name="image")
+    features = image_features(image, width, dropout)
+    heads = [layers.Dense(1, name="real_fake")(features), layers.Dense(n_classes, name="class")(features)]
+    return generator, keras.Model(image, heads, name="acgan_discriminator")

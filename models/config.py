@@ -1,4 +1,5 @@
-"""UPPER_CASE constants at the top of a script, overridable as ``--NAME=value``.
+"""UPPER_CASE constants at the top of a script, overridable as ``--NAME=value``, and the
+errors a user can fix (bad constants, missing or damaged files).
 
 A script calls ``cfg = resolve(globals(), overrides)`` first thing in ``main`` so every
 override is type-checked before any heavy work, and ends with
@@ -9,10 +10,13 @@ import re
 import sys
 from types import SimpleNamespace
 
-from models.errors import UserError
-
 CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class UserError(ValueError):
+    """Bad input, a missing or damaged file, an impossible setting: its sentence says what to do.
+    Scripts print that sentence instead of a traceback."""
 
 
 class ConfigError(UserError):
@@ -51,9 +55,9 @@ def convert(name, raw, default):
             parts = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(_scalar(item, p) for p in parts if not (isinstance(p, str) and not p.strip()))
         return _scalar(kind, raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as err:
         shown = f"a tuple of {type(default[0]).__name__}" if isinstance(default, tuple) and default else kind.__name__
-        raise ConfigError(f"--{name} must be {shown} (default {default!r}); got {raw!r}.") from None
+        raise ConfigError(f"--{name} must be {shown} (default {default!r}); got {raw!r}.") from err
 
 
 def _scalar(kind, raw):
@@ -76,6 +80,22 @@ def _scalar(kind, raw):
 def at_least_one(cfg, *names):
     """One problem sentence for each named constant below 1."""
     return [f"{name} must be at least 1, got {getattr(cfg, name)}" for name in names if getattr(cfg, name) < 1]
+
+
+def in_range(cfg, name, low, high, low_open=False, high_open=False):
+    """A problem sentence unless constant ``name`` lies in the interval from ``low`` to ``high``."""
+    value = getattr(cfg, name)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if above and below:
+        return []
+    return [f"{name} must lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {value}"]
+
+
+def zero_or_at_least(cfg, name, other):
+    """A problem sentence unless constant ``name`` is 0 (off) or at least constant ``other``."""
+    value, minimum = getattr(cfg, name), getattr(cfg, other)
+    return [] if value == 0 or value >= minimum else [f"{name} ({value}) must be 0 or at least {other} ({minimum})"]
 
 
 def one_of(cfg, name, choices):

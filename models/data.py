@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import UserError
+from models.config import UserError
+from models.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = REPO_ROOT / "data" / "mnist"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 EMNIST_URL = "https://www.nist.gov/itl/products-and-services/emnist-dataset"
@@ -130,7 +130,7 @@ def parse_idx(path, raw, ndim):
     try:
         data = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path} is not a complete gzip file ({err}).") from None
+        raise DataError(f"{path} is not a complete gzip file ({err}).") from err
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path} is too short for an IDX header ({len(data)} bytes).")

@@ -1,6 +1,9 @@
-"""Atomic file writes: a temp file in the same folder, then ``os.replace``.
+"""Atomic file writes (a temp file in the same folder, then ``os.replace``) and reads that
+turn a damaged file into one sentence.
 
 An interrupted run therefore never leaves a half-written file that a later run trusts.
+Weights and npz files can carry a config record (models/record.py), stored inside the
+file itself so the two can never drift apart.
 """
 
 import contextlib
@@ -10,7 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
+import h5py
 import numpy as np
+
+from models.config import UserError
+from models.paths import shown
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -49,16 +56,42 @@ def write_csv(path, rows):
         writer.writerows(rows)
 
 
-def save_npz(path, **arrays):
+def save_npz(path, record=None, **arrays):
+    """``np.savez_compressed``, atomically; ``record`` (a dict) is stored as the JSON string ``record``."""
+    if record is not None:
+        arrays["record"] = json.dumps(record)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
 
 
-def save_weights(model, path):
-    """``model.save_weights`` to ``path`` (a ``*.weights.h5``), atomically."""
+def save_weights(model, path, record=None):
+    """``model.save_weights`` to ``path`` (a ``*.weights.h5``), atomically, with ``record`` as an HDF5 attribute."""
     with atomic_path(path) as tmp:
         model.save_weights(tmp)
+        if record is not None:
+            with h5py.File(tmp, "a") as f:
+                f.attrs["record"] = json.dumps(record)
+
+
+@contextlib.contextmanager
+def open_h5(path, fix):
+    """``h5py.File(path, "r")``; a truncated or foreign file is a UserError naming it and ``fix``."""
+    try:
+        with h5py.File(path, "r") as f:
+            yield f
+    except UserError:
+        raise
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"{shown(path)} is damaged or not what this repo wrote ({type(err).__name__}: {err}): {fix}.") from err
+
+
+def load_weights(model, path, fix):
+    """``model.load_weights(path)``; a damaged or mismatching file is a UserError naming it and ``fix``."""
+    try:
+        model.load_weights(path)
+    except Exception as err:  # h5py, shape and layer-count errors all mean the same to a user
+        raise UserError(f"Cannot load {shown(path)} into {model.name} ({type(err).__name__}: {err}): {fix}.") from err
 
 
 def save_figure(fig, path):

@@ -1,10 +1,12 @@
-"""Figures: sample grids and loss curves (matplotlib, no display needed)."""
+"""Figures: sample grids, loss curves, galleries (matplotlib, no display needed)."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from models.files import save_figure, write_csv  # noqa: E402
 
 
 def image_grid(images, ncols=10, title=None, row_labels=None):
@@ -124,3 +126,17 @@ def captioned_grid(images, captions, ncols=10, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def epoch_reporter(out_dir, title, sample, sample_every, epochs, ncols=10, row_labels=None):
+    """An ``on_epoch_end`` for a training loop: rewrites ``losses.csv`` and ``loss_curve.png``
+    in ``out_dir`` every epoch, and saves ``samples_epoch_NNN.png`` from ``sample()`` (uint8
+    images) every ``sample_every`` epochs and at the last."""
+    def on_epoch_end(epoch, history):
+        write_csv(out_dir / "losses.csv", history)
+        save_figure(loss_curves(history, title=title), out_dir / "loss_curve.png")
+        if epoch % sample_every == 0 or epoch == epochs:
+            grid = image_grid(sample(), ncols, title=f"{title}, epoch {epoch}", row_labels=row_labels)
+            save_figure(grid, out_dir / f"samples_epoch_{epoch:03d}.png")
+
+    return on_epoch_end

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from models.checkpoint import checkpoint_epoch, load_generator
+from models.config import UserError
 from models.data import to_uint8
-from models.gan_training import generate_images
+from models.gan import generate_images
+from models.gan_training import Diverged
+from models.record import read_record
 
 from conftest import load_script
 
@@ -50,11 +53,15 @@ def test_writes_every_promised_file_then_skips_then_resumes(script, dirs, tmp_pa
     stamp = generator_file.stat().st_mtime_ns
     capsys.readouterr()
     script.main(**TINY, **dirs)
-    assert "digit 0: already trained for 2 epochs, skipping" in capsys.readouterr().out
+    assert "generator_0.weights.h5 was trained with these constants, skipping" in capsys.readouterr().out
     assert generator_file.stat().st_mtime_ns == stamp
+    record = read_record(generator_file)
+    assert record["constants"]["EPOCHS"] == 2 and record["constants"]["digit"] == 0
+    assert set(record["inputs"]) == {"training images"}
+    assert "VERBOSE" not in record["constants"] and "CLASSES" not in record["constants"]
 
     script.main(**{**TINY, "EPOCHS": 3, "CLASSES": "0", "VERBOSE": 1}, **dirs)
-    assert "digit 0 resuming after epoch 2" in capsys.readouterr().out
+    assert "digit 0: resuming after epoch 2" in capsys.readouterr().out
     assert [r["epoch"] for r in read_csv(outputs / "digit_0" / "losses.csv")] == ["1", "2", "3"]
     assert checkpoint_epoch(weights / "checkpoints" / "digit_0.h5") == 3
     assert generator_file.stat().st_mtime_ns != stamp
@@ -69,3 +76,34 @@ def test_same_seed_gives_the_same_generator(script, tmp_path):
         generator = load_generator(tmp_path / run / "generator_3.weights.h5", "")
         samples.append(to_uint8(generate_images(generator, z)))
     np.testing.assert_array_equal(samples[0], samples[1])
+
+
+def test_changed_constant_is_refused_and_retrain_redoes_it(script, dirs, tmp_path):
+    script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 2}, **dirs)
+    generator_file = tmp_path / "weights" / "generator_4.weights.h5"
+    stamp = generator_file.stat().st_mtime_ns
+    with pytest.raises(UserError, match=r"digit_4.h5 was made with other settings: LEARNING_RATE=0.0002 \(now 0.001\)"
+                                        r".*--RETRAIN=1"):
+        script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 2, "LEARNING_RATE": 1e-3}, **dirs)
+    with pytest.raises(UserError, match=r"digit_4.h5 has trained 2 epochs, more than EPOCHS=1: set --EPOCHS=2"):
+        script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 1}, **dirs)
+    assert generator_file.stat().st_mtime_ns == stamp, "a refused run leaves the old generator alone"
+
+    script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 1, "LEARNING_RATE": 1e-3, "RETRAIN": True}, **dirs)
+    assert read_record(generator_file)["constants"]["LEARNING_RATE"] == 1e-3
+    assert checkpoint_epoch(tmp_path / "weights" / "checkpoints" / "digit_4.h5") == 1
+
+
+def test_other_training_images_are_not_reused(script, dirs):
+    script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1}, **dirs)
+    with pytest.raises(UserError, match=r"MAX_IMAGES=64 \(now 96\), another training images"):
+        script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1, "MAX_IMAGES": 96}, **dirs)
+
+
+def test_diverging_run_names_digit_and_epoch_and_exports_nothing(script, dirs, tmp_path, capsys):
+    with pytest.raises(Diverged, match="digit 6 diverged"):
+        script.main(**{**TINY, "CLASSES": "6", "EPOCHS": 3, "LEARNING_RATE": 1000.0}, **dirs)
+    printed = capsys.readouterr().out
+    assert "error: digit 6, epoch 1: training diverged" in printed and "no generator was exported" in printed
+    assert not (tmp_path / "weights" / "generator_6.weights.h5").exists()
+    assert not (tmp_path / "weights" / "checkpoints" / "digit_6.h5").exists()

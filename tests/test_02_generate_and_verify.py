@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from models.checkpoint import export_generator
-from models.config import ConfigError
+from models.config import ConfigError, UserError
 from models.data import select_class, to_gan_range
-from models.errors import UserError
+from models.record import read_record
 
 from conftest import load_script
 
@@ -42,9 +42,10 @@ def workspace(tmp_path_factory, mnist):
     root = tmp_path_factory.mktemp("w02")
     (x_train, y_train), _ = mnist
     firsts = np.stack([to_gan_range(select_class(x_train, y_train, k)[:1])[0] for k in range(10)])
+    record = {"constants": {}, "inputs": {}}
     for k in (1, 7):
-        export_generator(image_generator(firsts[k]), root / "gens" / f"generator_{k}.weights.h5")
-    export_generator(conditional_image_generator(firsts), root / "acgan" / "generator.weights.h5")
+        export_generator(image_generator(firsts[k]), root / "gens" / f"generator_{k}.weights.h5", record)
+    export_generator(conditional_image_generator(firsts), root / "acgan" / "generator.weights.h5", record)
     return root
 
 
@@ -111,10 +112,35 @@ def test_max_draws_stops_with_the_counts(script, workspace):
         run(script, workspace, N_PER_CLASS=1000, MAX_DRAWS=32, OUTPUT_DIR=str(workspace / "stop"))
 
 
-def test_rerun_skips_finished_digits(script, workspace):
+def test_rerun_skips_finished_digits_and_redraws_stale_ones(script, workspace, capsys):
     stamp = (workspace / "out" / "digit_1.npz").stat().st_mtime_ns
     run(script, workspace)
     assert (workspace / "out" / "digit_1.npz").stat().st_mtime_ns == stamp
+    record = read_record(workspace / "out" / "digit_1.npz")
+    assert record["constants"]["digit"] == 1 and record["constants"]["SEED"] == 2024
+    assert set(record["inputs"]) == {"generator", "verifier"}
+    assert set(read_record(workspace / "out" / "generated.npz")["inputs"]) == {
+        "verifier", "generator of digit 1", "generator of digit 7"}
+
+    capsys.readouterr()
+    run(script, workspace, SEED=5, OUTPUT_DIR=str(workspace / "out"))
+    assert "digit 1: out/digit_1.npz was made with SEED=2024 (now 5): drawing it again" in \
+        capsys.readouterr().out.replace(str(workspace) + "/", "")
+    assert read_record(workspace / "out" / "digit_1.npz")["constants"]["SEED"] == 5
+
+
+def test_verifier_of_other_constants_is_refused(script, workspace):
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 was made with other settings: "
+                                        r"DROPOUT=0.4 \(now 0.3\).*--RETRAIN=1"):
+        run(script, workspace, DROPOUT=0.3)
+
+
+def test_damaged_verifier_names_the_file(script, workspace, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is damaged .*--RETRAIN=1"):
+        run(script, workspace, WEIGHTS_DIR=str(weights))
 
 
 def test_missing_generators_say_run_01(script, tmp_path):

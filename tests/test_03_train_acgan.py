@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from models.checkpoint import checkpoint_epoch, load_generator
-from models.config import ConfigError
+from models.config import ConfigError, UserError
 from models.data import FASHION_MNIST_DIR, DataError
-from models.gan_training import generate_images
+from models.gan import generate_images
 
 from conftest import load_script
 
@@ -34,7 +34,8 @@ def check_outputs(tmp_path, dataset, n_classes):
     assert checkpoint_epoch(weights / "checkpoint.h5") == TINY["EPOCHS"]
     with open(outputs / "losses.csv") as f:
         rows = list(csv.DictReader(f))
-    assert set(rows[0]) == {"epoch", "d_adversarial", "d_class", "g_adversarial", "g_class", "d_real_class_acc"}
+    assert set(rows[0]) == {"epoch", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "d_class",
+                            "d_class_acc_real", "g_loss", "g_class"}
     for name in ("loss_curve.png", "samples_epoch_001.png"):
         assert (outputs / name).stat().st_size > 1000
 
@@ -44,8 +45,12 @@ def test_mnist_end_to_end_and_resume(script, tmp_path, capsys):
     check_outputs(tmp_path, "mnist", 10)
     capsys.readouterr()
     run(script, tmp_path, EPOCHS=2, VERBOSE=1)
-    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert "AC-GAN mnist: resuming after epoch 1" in capsys.readouterr().out
     assert checkpoint_epoch(tmp_path / "w" / "mnist" / "checkpoint.h5") == 2
+    run(script, tmp_path, EPOCHS=2)
+    assert "generator.weights.h5 was trained with these constants: nothing to do" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"checkpoint.h5 was made with other settings: REAL_LABEL=0.9 \(now 0.8\)"):
+        run(script, tmp_path, EPOCHS=2, REAL_LABEL=0.8)
 
 
 def test_fashion_mnist_from_the_debian_files(script, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.config import ConfigError
-from models.errors import UserError
+from models.config import UserError
 from models.files import save_npz
 
 from conftest import load_script
@@ -108,8 +108,14 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
 
 
 def test_independent_classifier_trained_with_other_constants_is_refused(report, script, workspace):
-    with pytest.raises(UserError, match=r"independent_classifier.weights.h5 was trained with other settings"):
+    with pytest.raises(UserError, match=r"independent_classifier.weights.h5 was made with other settings: "
+                                        r"DENSE_UNITS=64 \(now 32\).*--RETRAIN=1"):
         script.main(**{**TINY, "DENSE_UNITS": 32}, **paths(workspace))
+
+
+def test_report_records_its_constants_and_inputs(report):
+    assert report["record"]["constants"]["IMPRESSIONS"] == TINY["IMPRESSIONS"]
+    assert set(report["record"]["inputs"]) == {"class_gans data", "acgan data", "independent classifier"}
 
 
 def test_missing_generated_data_says_run_02(script, tmp_path):

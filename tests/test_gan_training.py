@@ -1,21 +1,25 @@
-"""The shared GAN loop on tiny real Keras models (runs on every backend)."""
+"""The shared GAN step and loop on tiny real Keras models (runs on every backend)."""
 
 import keras
 import numpy as np
 import pytest
 
-from models.acgan import ACGANObjective, build_acgan
+from models.acgan import build_acgan
 from models.checkpoint import export_generator, load_checkpoint, load_generator, save_checkpoint
-from models.dcgan import DCGANObjective, build_discriminator, build_generator
-from models.errors import UserError
-from models.gan_training import GANTrainer, fit, generate_images
+from models.config import UserError
+from models.dcgan import build_discriminator, build_generator
+from models.gan import GAN, generate_images
+from models.gan_training import Diverged, divergence, fit
+from models.record import read_record
+
+RECORD = {"constants": {"WIDTH": 4}, "inputs": {}}
 
 
-def make_trainer(seed=0, latent_dim=8, width=4, kind="dcgan"):
+def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan"):
     keras.utils.set_random_seed(seed)
     if kind == "acgan":
-        return GANTrainer(*build_acgan(10, latent_dim, width), ACGANObjective())
-    return GANTrainer(build_generator(latent_dim, width), build_discriminator(width), DCGANObjective())
+        return GAN(*build_acgan(10, latent_dim, width))
+    return GAN(build_generator(latent_dim, width), build_discriminator(width))
 
 
 def snapshot(variables):
@@ -37,35 +41,36 @@ def test_model_shapes_and_ranges():
 
 @pytest.mark.parametrize("kind", ["dcgan", "acgan"])
 def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real, kind):
-    trainer = make_trainer(kind=kind)
-    g, d = trainer.generator, trainer.discriminator
+    gan = make_gan(kind=kind)
+    g, d = gan.generator, gan.discriminator
     rng = np.random.default_rng(1)
     real, labels = tiny_real
+    labels = labels if gan.conditional else None
 
     g_before, d_before = snapshot(g.trainable_variables), snapshot(d.trainable_variables)
-    trainer.d_step(real, labels, *trainer.noise(rng, 64, 10))
+    gan.d_update(real, labels, *gan.noise(rng, 64))
     assert all(changed(d_before, d.trainable_variables)), "every D weight should move in a D step"
     assert not any(changed(g_before, g.trainable_variables)), "no G weight may move in a D step"
 
     g_before, d_before = snapshot(g.trainable_variables), snapshot(d.trainable_variables)
-    trainer.g_step(*trainer.noise(rng, 64, 10))
+    gan.g_update(*gan.noise(rng, 64))
     assert all(changed(g_before, g.trainable_variables)), "every G weight should move in a G step"
     assert not any(changed(d_before, d.trainable_variables)), "no D weight may move in a G step"
 
 
 def test_losses_are_finite_and_d_learns_to_separate(tiny_real):
-    trainer = make_trainer()
+    gan = make_gan()
     rng = np.random.default_rng(2)
-    real, labels = tiny_real
-    history = [trainer.train_step(real, labels, rng, 10) for _ in range(30)]
+    real, _ = tiny_real
+    history = [gan.train_step(real, None, rng) for _ in range(30)]
     assert set(history[0]) == {"d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"}
     assert all(np.isfinite(v) for row in history for v in row.values())
     # Uniform noise is easy to tell from a fresh generator's output: D's real loss falls.
     assert history[-1]["d_loss_real"] < history[0]["d_loss_real"]
 
 
-def all_state(trainer):
-    return {name: snapshot(variables) for name, variables in trainer.state_groups().items()}
+def all_state(gan):
+    return {name: snapshot(variables) for name, variables in gan.state_groups().items()}
 
 
 def assert_same_state(a, b):
@@ -76,35 +81,92 @@ def assert_same_state(a, b):
 
 
 def test_checkpoint_restores_every_variable_and_the_rng(tmp_path, tiny_real):
-    trainer = make_trainer(seed=0)
+    gan = make_gan(seed=0)
     rng = np.random.default_rng(3)
     for _ in range(3):
-        trainer.train_step(*tiny_real, rng, 10)
+        gan.train_step(tiny_real[0], None, rng)
     path = tmp_path / "ckpt.h5"
-    save_checkpoint(path, trainer, epoch=7, rng=rng, history=[{"epoch": 7, "g_loss": 1.0}])
+    save_checkpoint(path, gan, epoch=7, rng=rng, history=[{"epoch": 7, "g_loss": 1.0}], record=RECORD)
 
-    other, other_rng = make_trainer(seed=99), np.random.default_rng(0)
+    other, other_rng = make_gan(seed=99), np.random.default_rng(0)
     epoch, history = load_checkpoint(path, other, other_rng)
     assert epoch == 7 and history == [{"epoch": 7, "g_loss": 1.0}]
-    assert_same_state(all_state(trainer), all_state(other))
+    assert_same_state(all_state(gan), all_state(other))
     for optimizer in (other.g_optimizer, other.d_optimizer):
         assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 3
     assert other_rng.random() == rng.random()
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
-    trainer = make_trainer(width=4)
-    save_checkpoint(tmp_path / "c.h5", trainer, 1, np.random.default_rng(0), [])
+    gan = make_gan(width=4)
+    save_checkpoint(tmp_path / "c.h5", gan, 1, np.random.default_rng(0), [], RECORD)
     with pytest.raises(UserError, match="does not match"):
-        load_checkpoint(tmp_path / "c.h5", make_trainer(width=8), np.random.default_rng(0))
+        load_checkpoint(tmp_path / "c.h5", make_gan(width=8), np.random.default_rng(0))
+
+
+def test_checkpoint_made_with_other_constants_is_refused_unless_retrain(tmp_path, tiny_real):
+    fit(make_gan(), tiny_real[0], epochs=1, batch_size=32, seed=0, verbose=0, checkpoint_path=tmp_path / "c.h5",
+        record=RECORD)
+    other = {"constants": {"WIDTH": 4, "LEARNING_RATE": 0.1}, "inputs": {}}
+    with pytest.raises(UserError, match=r"c.h5 was made with other settings: LEARNING_RATE='unset' \(now 0.1\)"
+                                        r".*--RETRAIN=1"):
+        fit(make_gan(), tiny_real[0], epochs=2, batch_size=32, seed=0, verbose=0, checkpoint_path=tmp_path / "c.h5",
+            record=other)
+    history = fit(make_gan(), tiny_real[0], epochs=2, batch_size=32, seed=0, verbose=0,
+                  checkpoint_path=tmp_path / "c.h5", record=other, retrain=True)
+    assert [row["epoch"] for row in history] == [1, 2], "RETRAIN starts from epoch 1"
+    assert read_record(tmp_path / "c.h5") == other
+
+
+def test_checkpoint_with_more_epochs_than_asked_is_refused(tmp_path, tiny_real):
+    fit(make_gan(), tiny_real[0], epochs=2, batch_size=32, seed=0, verbose=0, checkpoint_path=tmp_path / "c.h5",
+        record=RECORD)
+    with pytest.raises(UserError, match=r"has trained 2 epochs, more than EPOCHS=1: set --EPOCHS=2"):
+        fit(make_gan(), tiny_real[0], epochs=1, batch_size=32, seed=0, verbose=0, checkpoint_path=tmp_path / "c.h5",
+            record=RECORD)
+
+
+def test_damaged_checkpoint_names_the_file(tmp_path, tiny_real):
+    path = tmp_path / "c.h5"
+    fit(make_gan(), tiny_real[0], epochs=1, batch_size=32, seed=0, verbose=0, checkpoint_path=path, record=RECORD)
+    path.write_bytes(path.read_bytes()[:2000])  # truncated, as by a full disk or a copy cut short
+    with pytest.raises(UserError, match=r"c.h5 is damaged .*: delete it, or rerun with --RETRAIN=1") as err:
+        fit(make_gan(), tiny_real[0], epochs=2, batch_size=32, seed=0, verbose=0, checkpoint_path=path,
+            record=RECORD)
+    assert isinstance(err.value.__cause__, OSError), "the h5py error stays chained"
+
+
+def test_exploding_run_stops_before_its_checkpoint(tmp_path, tiny_real):
+    keras.utils.set_random_seed(0)
+    gan = GAN(build_generator(8, 4), build_discriminator(4), learning_rate=1000.0)
+    path = tmp_path / "c.h5"
+    with pytest.raises(Diverged, match=r"^tiny, epoch 1: training diverged \((non-finite|losses above)"):
+        fit(gan, tiny_real[0], epochs=3, batch_size=32, seed=0, verbose=0, checkpoint_path=path, record=RECORD,
+            name="tiny")
+    assert not path.exists(), "a diverged epoch writes no checkpoint"
+
+
+def row(**values):
+    return {"epoch": 1, "d_loss_real": 0.5, "d_loss_fake": 0.5, "g_loss": 1.0, "d_acc_real": 0.7,
+            "d_acc_fake": 0.7, **values}
+
+
+def test_divergence_rules():
+    assert divergence([row()]) is None
+    assert "non-finite g_loss=nan" in divergence([row(g_loss=float("nan"))])
+    assert "losses above 100: d_loss_fake=1e+16" in divergence([row(d_loss_fake=1e16)])
+    winning = row(d_acc_real=1.0, d_acc_fake=0.995)
+    assert divergence([row(), winning, winning]) is None, "two epochs of D winning are not yet a failure"
+    assert "3 epochs in a row" in divergence([winning, winning, winning])
+    assert divergence([winning, winning, row()]) is None
 
 
 def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_real):
-    real, labels = tiny_real
-    kwargs = dict(epochs=3, batch_size=32, n_classes=10, seed=5, verbose=0)
+    real, _ = tiny_real
+    kwargs = dict(epochs=3, batch_size=32, seed=5, verbose=0, record=RECORD)
 
-    straight = make_trainer(seed=0)
-    fit(straight, real, labels, checkpoint_path=tmp_path / "a.h5", **kwargs)
+    straight = make_gan(seed=0)
+    fit(straight, real, checkpoint_path=tmp_path / "a.h5", **kwargs)
 
     class Killed(Exception):
         pass
@@ -113,12 +175,12 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
         if epoch == 2:
             raise Killed  # dies after epoch 2's steps, before its checkpoint: epoch 2 is lost
 
-    interrupted = make_trainer(seed=0)
+    interrupted = make_gan(seed=0)
     with pytest.raises(Killed):
-        fit(interrupted, real, labels, checkpoint_path=tmp_path / "b.h5", on_epoch_end=die_in_epoch_2, **kwargs)
+        fit(interrupted, real, checkpoint_path=tmp_path / "b.h5", on_epoch_end=die_in_epoch_2, **kwargs)
 
-    resumed, epochs_run = make_trainer(seed=42), []
-    history = fit(resumed, real, labels, checkpoint_path=tmp_path / "b.h5",
+    resumed, epochs_run = make_gan(seed=42), []
+    history = fit(resumed, real, checkpoint_path=tmp_path / "b.h5",
                   on_epoch_end=lambda epoch, history: epochs_run.append(epoch), **kwargs)
     assert epochs_run == [2, 3]
     assert [row["epoch"] for row in history] == [1, 2, 3]
@@ -131,20 +193,30 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
 def test_same_seed_same_samples(tiny_real, tmp_path):
     samples = []
     for run in range(2):
-        trainer = make_trainer(seed=11)
-        fit(trainer, *tiny_real, epochs=1, batch_size=32, n_classes=10, seed=11, verbose=0,
-            checkpoint_path=tmp_path / f"run{run}.h5")
+        gan = make_gan(seed=11)
+        fit(gan, tiny_real[0], epochs=1, batch_size=32, seed=11, verbose=0,
+            checkpoint_path=tmp_path / f"run{run}.h5", record=RECORD)
         z = np.random.default_rng(11).standard_normal((16, 8)).astype("float32")
-        samples.append(generate_images(trainer.generator, z))
+        samples.append(generate_images(gan.generator, z))
     np.testing.assert_array_equal(samples[0], samples[1])
 
 
 def test_exported_generator_reloads_identically(tmp_path):
-    trainer = make_trainer()
-    export_generator(trainer.generator, tmp_path / "generator_3.weights.h5")
+    gan = make_gan()
+    export_generator(gan.generator, tmp_path / "generator_3.weights.h5", RECORD)
     loaded = load_generator(tmp_path / "generator_3.weights.h5", "run 01 first")
     z = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
-    np.testing.assert_array_equal(generate_images(trainer.generator, z), generate_images(loaded, z))
+    np.testing.assert_array_equal(generate_images(gan.generator, z), generate_images(loaded, z))
+    assert read_record(tmp_path / "generator_3.weights.h5") == RECORD
+
+
+def test_damaged_generator_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "generator_3.weights.h5"
+    export_generator(make_gan().generator, path, RECORD)
+    path.write_bytes(b"not an HDF5 file")
+    with pytest.raises(UserError, match=r"generator_3.weights.h5.*run 01_train_class_gans.py first") as err:
+        load_generator(path, "run 01_train_class_gans.py first.")
+    assert err.value.__cause__ is not None
 
 
 def test_missing_generator_names_the_file_and_the_fix(tmp_path):
@@ -157,14 +229,14 @@ def test_acgan_class_head_learns_on_real_digits(mnist):
     from models.data import to_gan_range
 
     images, labels = to_gan_range(x_train[:1024]), y_train[:1024].astype("int32")
-    trainer = make_trainer(kind="acgan", width=8)
+    gan = make_gan(kind="acgan", width=8)
     rng = np.random.default_rng(0)
     accuracies = []
     for _ in range(200):
         idx = rng.choice(len(images), 32, replace=False)
-        metrics = trainer.train_step(images[idx], labels[idx], rng, 10)
+        metrics = gan.train_step(images[idx], labels[idx], rng)
         assert all(np.isfinite(v) for v in metrics.values())
-        accuracies.append(metrics["d_real_class_acc"])
+        accuracies.append(metrics["d_class_acc_real"])
     early, late = np.mean(accuracies[:10]), np.mean(accuracies[-20:])
     assert early < 0.2, "a fresh class head should be near chance (0.1)"
     assert late > 0.2 and late > early + 0.1, "the class head should learn the digits"

@@ -56,6 +56,23 @@ def test_chunking_does_not_change_results(images):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_float_images_in_0_1_give_the_uint8_verdicts(images):
+    model = tiny_verifier(0.0)
+    from_uint8 = mc_predict(model, images, passes=3)
+    from_floats = mc_predict(model, images.astype("float32") / 255, passes=3)
+    for a, b in zip(from_uint8, from_floats):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("scale, dtype, shown", [(1.0, "float32", r"float32 values in \[\d+, 255\]"),
+                                                 (1 / 127.5, "float32", r"float32 values in \[-1, 1\]"),
+                                                 (1.0, "int64", r"int64 values in \[\d+, 255\]")])
+def test_images_in_another_range_are_refused(images, scale, dtype, shown):
+    x = images.astype(dtype) if dtype == "int64" else (images.astype(dtype) * scale - (1 if scale < 1 else 0))
+    with pytest.raises(ValueError, match=f"uint8 in \\[0, 255\\] or floats in \\[0, 1\\]; got {shown}"):
+        mc_predict(tiny_verifier(0.5), x, passes=3)
+
+
 def slow_reference(model, images, passes):
     """The original experiment's way: one full forward pass per MC sample."""
     x = images[..., None].astype("float32") / 255

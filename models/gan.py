@@ -1,0 +1,123 @@
+"""The adversarial step, written once for both GANs here: the per-digit DCGAN and the AC-GAN.
+
+D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 on
+generated ones; G learns to make D say 1 on its images (the non-saturating loss). An
+AC-GAN (a generator with a label input, a discriminator with a class head) adds the
+auxiliary class loss to both. Each network has its own optimizer over its own weights,
+so a D update cannot move G and vice versa: no ``trainable = False`` toggling, the
+Keras-2 pattern that silently stops training D in Keras 3.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from models.update import make_update
+
+
+class GAN:
+    """A generator and a discriminator, an Adam optimizer each, and their compiled updates."""
+
+    def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9):
+        self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
+        self.conditional = len(generator.inputs) == 2  # G([z, label]) and D -> (real/fake, class)
+        self.n_classes = discriminator.outputs[1].shape[-1] if self.conditional else 0
+        self.latent_dim = generator.inputs[0].shape[-1]
+        self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="d_adam")
+        self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="g_adam")
+        self.d_optimizer.build(discriminator.trainable_variables)
+        self.g_optimizer.build(generator.trainable_variables)
+        self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
+        self.g_update = self._compile(self.g_loss, generator, self.g_optimizer)
+
+    def train_step(self, real, labels, rng):
+        """One adversarial step: update D on ``real`` and as many fakes, then G on fresh noise.
+        Returns the metrics of both updates as floats."""
+        metrics = self.d_update(real, labels, *self.noise(rng, len(real)))
+        metrics.update(self.g_update(*self.noise(rng, len(real))))
+        return floats(metrics)
+
+    def d_loss(self, real, labels, z, fake_labels):
+        """D's loss on a batch of real images and as many generated ones -> ``(loss, metrics)``."""
+        fake = ops.stop_gradient(self.generate(z, fake_labels, training=True))
+        real_out = self.discriminator(real, training=True)
+        fake_out = self.discriminator(fake, training=True)
+        real_logit, fake_logit = first(real_out), first(fake_out)
+        d_loss_real, d_loss_fake = bce(self.real_label, real_logit), bce(0.0, fake_logit)
+        metrics = {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
+                   "d_acc_real": ops.mean(ops.cast(real_logit > 0, "float32")),
+                   "d_acc_fake": ops.mean(ops.cast(fake_logit < 0, "float32"))}
+        d_loss = d_loss_real + d_loss_fake
+        if self.conditional:  # AC-GAN: D also names the class of real and of generated images
+            d_class = class_loss(labels, real_out[1]) + class_loss(fake_labels, fake_out[1])
+            metrics.update(d_class=d_class, d_class_acc_real=class_accuracy(labels, real_out[1]))
+            d_loss = d_loss + d_class
+        return d_loss, metrics
+
+    def g_loss(self, z, fake_labels):
+        """G's loss on a batch of generated images -> ``(loss, metrics)``."""
+        fake_out = self.discriminator(self.generate(z, fake_labels, training=True), training=True)
+        g_loss = bce(1.0, first(fake_out))
+        metrics = {"g_loss": g_loss}
+        if self.conditional:  # AC-GAN: G also wants D to read the class it was asked for
+            metrics["g_class"] = g_class = class_loss(fake_labels, fake_out[1])
+            g_loss = g_loss + g_class
+        return g_loss, metrics
+
+    def noise(self, rng, n):
+        """``(z, fake_labels)``: standard-normal latents, and uniform class labels for an AC-GAN (else None)."""
+        z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
+        return z, rng.integers(0, self.n_classes, size=n).astype("int32") if self.conditional else None
+
+    def generate(self, z, labels, training):
+        return self.generator(generator_inputs(self.generator, z, labels), training=training)
+
+    def state_groups(self):
+        """Every variable a checkpoint must hold, by group name."""
+        return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,
+                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables}
+
+    def _compile(self, loss_fn, network, optimizer):
+        trained = {id(v) for v in network.trainable_variables}
+        everything = {id(v): v for v in self.generator.variables + self.discriminator.variables}
+        others = [v for key, v in everything.items() if key not in trained]
+        return make_update(loss_fn, network.trainable_variables, optimizer, others)
+
+
+def bce(target, logits):
+    """Mean binary cross-entropy of ``logits`` against a constant ``target`` probability."""
+    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+
+
+def class_loss(labels, logits):
+    return ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def class_accuracy(labels, logits):
+    return ops.mean(ops.cast(ops.argmax(logits, axis=-1) == ops.cast(labels, "int32"), "float32"))
+
+
+def first(outputs):
+    """The real/fake logit: D's only output, or the first of an AC-GAN's two."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def floats(metrics):
+    """Metrics as Python floats, losses before accuracies, the same order on every backend."""
+    names = sorted(metrics, key=lambda name: ("acc" in name, name))
+    return {name: float(ops.convert_to_numpy(metrics[name])) for name in names}
+
+
+def generate_images(generator, z, labels=None, batch_size=500):
+    """Run ``generator`` in inference mode over ``z`` (and ``labels``) in batches -> float32 numpy."""
+    out = []
+    for start in range(0, len(z), batch_size):
+        batch_labels = None if labels is None else labels[start : start + batch_size]
+        inputs = generator_inputs(generator, z[start : start + batch_size], batch_labels)
+        out.append(ops.convert_to_numpy(generator(inputs, training=False)))
+    return np.concatenate(out)
+
+
+def generator_inputs(generator, z, labels):
+    """A conditional generator (two inputs) takes ``[z, labels]``; a plain one takes ``z``."""
+    return [z, labels] if len(generator.inputs) == 2 else z
