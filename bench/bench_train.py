@@ -52,6 +52,7 @@ def main(**overrides):
     start = time.perf_counter()
     for batch in batches[cfg.WARMUP :]:
         gan.train_step(batch, None, rng)
+    gan.metrics()  # the metrics stay on the device: reading them waits for the last step
     seconds = time.perf_counter() - start
     matmul = matmul_flops_per_second()
 

@@ -83,7 +83,8 @@ def open_h5(path, fix):
     except UserError:
         raise
     except (OSError, KeyError, ValueError) as err:
-        raise UserError(f"{shown(path)} is damaged or not what this repo wrote ({type(err).__name__}: {err}): {fix}.") from err
+        raise UserError(f"{shown(path)} is damaged or not what this repo wrote ({type(err).__name__}: {err}): "
+                        f"{fix}.") from err
 
 
 def load_weights(model, path, fix):

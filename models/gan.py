@@ -27,15 +27,17 @@ class GAN:
         self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="g_adam")
         self.d_optimizer.build(discriminator.trainable_variables)
         self.g_optimizer.build(generator.trainable_variables)
+        names = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
+        names += ["d_class", "g_class", "d_class_acc_real"] if self.conditional else []
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}  # running means, on the device
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer)
 
     def train_step(self, real, labels, rng):
         """One adversarial step: update D on ``real`` and as many fakes, then G on fresh noise.
-        Returns the metrics of both updates as floats."""
-        metrics = self.d_update(real, labels, *self.noise(rng, len(real)))
-        metrics.update(self.g_update(*self.noise(rng, len(real))))
-        return floats(metrics)
+        Its metrics go into ``trackers``; ``metrics()`` reads them."""
+        self.d_update(real, labels, *self.noise(rng, len(real)))
+        self.g_update(*self.noise(rng, len(real)))
 
     def d_loss(self, real, labels, z, fake_labels):
         """D's loss on a batch of real images and as many generated ones -> ``(loss, metrics)``."""
@@ -72,6 +74,14 @@ class GAN:
     def generate(self, z, labels, training):
         return self.generator(generator_inputs(self.generator, z, labels), training=training)
 
+    def metrics(self):
+        """The running means since ``reset_metrics()``, as Python floats (one host sync)."""
+        return {name: float(ops.convert_to_numpy(tracker.result())) for name, tracker in self.trackers.items()}
+
+    def reset_metrics(self):
+        for tracker in self.trackers.values():
+            tracker.reset_state()
+
     def state_groups(self):
         """Every variable a checkpoint must hold, by group name."""
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,
@@ -79,9 +89,10 @@ class GAN:
 
     def _compile(self, loss_fn, network, optimizer):
         trained = {id(v) for v in network.trainable_variables}
-        everything = {id(v): v for v in self.generator.variables + self.discriminator.variables}
+        tracked = [v for tracker in self.trackers.values() for v in tracker.variables]
+        everything = {id(v): v for v in self.generator.variables + self.discriminator.variables + tracked}
         others = [v for key, v in everything.items() if key not in trained]
-        return make_update(loss_fn, network.trainable_variables, optimizer, others)
+        return make_update(loss_fn, network.trainable_variables, optimizer, others, self.trackers)
 
 
 def bce(target, logits):
@@ -100,12 +111,6 @@ def class_accuracy(labels, logits):
 def first(outputs):
     """The real/fake logit: D's only output, or the first of an AC-GAN's two."""
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
-
-def floats(metrics):
-    """Metrics as Python floats, losses before accuracies, the same order on every backend."""
-    names = sorted(metrics, key=lambda name: ("acc" in name, name))
-    return {name: float(ops.convert_to_numpy(metrics[name])) for name in names}
 
 
 def generate_images(generator, z, labels=None, batch_size=500):

@@ -1,6 +1,7 @@
 """The training loop every GAN here shares: epochs of ``GAN.train_step``, resumable
 checkpoints that carry their config record, and a watch for runs that diverge."""
 
+import time
 from pathlib import Path
 
 import keras
@@ -20,19 +21,22 @@ class Diverged(UserError):
     """A GAN run went wrong (non-finite or exploding losses, D winning outright)."""
 
 
-def run_epoch(gan, images, labels, batch_size, rng, verbose=1):
-    """One shuffled pass over ``images`` (float32, GAN range) in full batches; mean metrics."""
+def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0):
+    """One shuffled pass over ``images`` (float32, GAN range) in full batches -> the epoch's
+    mean metrics. The running means stay on the device; the progress bar reads them about
+    every ``refresh_seconds``, the only host syncs besides the epoch's end."""
     order = rng.permutation(len(images))
     steps = len(images) // batch_size
-    progbar = keras.utils.Progbar(steps, verbose=verbose, unit_name="step")
-    totals = {}
+    progbar = keras.utils.Progbar(steps, verbose=verbose, unit_name="step", stateful_metrics=list(gan.trackers))
+    gan.reset_metrics()
+    shown_at = time.monotonic()
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
-        metrics = gan.train_step(images[idx], None if labels is None else labels[idx], rng)
-        for name, value in metrics.items():
-            totals[name] = totals.get(name, 0.0) + value
-        progbar.update(step + 1, values=list(metrics.items()))
-    return {name: total / steps for name, total in totals.items()}
+        gan.train_step(images[idx], None if labels is None else labels[idx], rng)
+        if verbose and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
+            progbar.update(step + 1, values=list(gan.metrics().items()))
+            shown_at = time.monotonic()
+    return gan.metrics()
 
 
 def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, record, retrain=False,

@@ -2,25 +2,35 @@
 
 The losses are ordinary stateful Keras code. ``make_update`` wraps one in a
 ``tf.GradientTape`` step inside ``tf.function`` (TensorFlow), or in a jitted, stateless
-JAX step that threads every variable through ``keras.StatelessScope`` (JAX).
+JAX step that threads every variable through ``keras.StatelessScope`` (JAX). The loss's
+metrics go into ``keras.metrics.Mean`` trackers inside the same compiled call, so they
+stay on the device until someone reads them: no host sync per step.
 """
 
 import keras
 
 
-def make_update(loss_fn, variables, optimizer, state_variables):
-    """Return ``update(*args) -> metrics``: one ``optimizer`` step on ``variables`` down
-    ``loss_fn(*args) -> (loss, metrics)``.
+def make_update(loss_fn, variables, optimizer, state_variables, trackers):
+    """Return ``update(*args)``: one ``optimizer`` step on ``variables`` down
+    ``loss_fn(*args) -> (loss, metrics)``, each metric added to ``trackers[name]`` (a
+    ``keras.metrics.Mean``).
 
     ``state_variables`` are all other variables ``loss_fn`` reads or writes (the other
-    network's weights, BatchNorm statistics, dropout seeds): the JAX step threads them
-    through explicitly instead of baking them in as constants.
+    network's weights, BatchNorm statistics, dropout seeds, the trackers'): the JAX step
+    threads them through explicitly instead of baking them in as constants.
     """
     backend = keras.backend.backend()
+
+    def tracked_loss(*args):
+        loss, metrics = loss_fn(*args)
+        for name, value in metrics.items():
+            trackers[name].update_state(value)
+        return loss
+
     if backend == "tensorflow":
-        return _tensorflow_update(loss_fn, variables, optimizer)
+        return _tensorflow_update(tracked_loss, variables, optimizer)
     if backend == "jax":
-        return _jax_update(loss_fn, variables, optimizer, state_variables)
+        return _jax_update(tracked_loss, variables, optimizer, state_variables)
     raise NotImplementedError(
         f"GAN training runs on the tensorflow and jax backends, not {backend!r}: set KERAS_BACKEND."
     )
@@ -32,9 +42,8 @@ def _tensorflow_update(loss_fn, variables, optimizer):
     @tf.function
     def update(*args):
         with tf.GradientTape() as tape:
-            loss, metrics = loss_fn(*args)
+            loss = loss_fn(*args)
         optimizer.apply(tape.gradient(loss, variables), variables)
-        return metrics
 
     return update
 
@@ -45,22 +54,20 @@ def _jax_update(loss_fn, variables, optimizer, state_variables):
     def stateless_loss(values, state_values, args):
         mapping = list(zip(variables, values)) + list(zip(state_variables, state_values))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            loss, metrics = loss_fn(*args)
-        return loss, (metrics, [scope.get_current_value(v) for v in state_variables])
+            loss = loss_fn(*args)
+        return loss, [scope.get_current_value(v) for v in state_variables]
 
     @jax.jit
     def step(values, state_values, optimizer_values, args):
-        grad_fn = jax.value_and_grad(stateless_loss, has_aux=True)
-        (_, (metrics, state_values)), grads = grad_fn(values, state_values, args)
+        (_, state_values), grads = jax.value_and_grad(stateless_loss, has_aux=True)(values, state_values, args)
         values, optimizer_values = optimizer.stateless_apply(optimizer_values, grads, values)
-        return values, state_values, optimizer_values, metrics
+        return values, state_values, optimizer_values
 
     def update(*args):
         groups = (variables, state_variables, optimizer.variables)
-        *new_values, metrics = step(*([v.value for v in group] for group in groups), args)
+        new_values = step(*([v.value for v in group] for group in groups), args)
         for group, values in zip(groups, new_values):
             for variable, value in zip(group, values):
                 variable.assign(value)
-        return metrics
 
     return update

@@ -58,11 +58,30 @@ def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real, kind):
     assert not any(changed(d_before, d.trainable_variables)), "no D weight may move in a G step"
 
 
+def one_step_metrics(gan, real, labels, rng):
+    gan.reset_metrics()
+    gan.train_step(real, labels, rng)
+    return gan.metrics()
+
+
+def test_metrics_accumulate_on_the_device_as_running_means(tiny_real):
+    real, _ = tiny_real
+    steps = [one_step_metrics(make_gan(seed=3), real, None, np.random.default_rng(4))]
+    gan, rng = make_gan(seed=3), np.random.default_rng(4)
+    gan.train_step(real, None, rng)
+    steps.append(one_step_metrics(gan, real, None, rng))
+    gan, rng = make_gan(seed=3), np.random.default_rng(4)
+    for _ in range(2):
+        gan.train_step(real, None, rng)
+    for name, value in gan.metrics().items():
+        np.testing.assert_allclose(value, (steps[0][name] + steps[1][name]) / 2, rtol=1e-5, err_msg=name)
+
+
 def test_losses_are_finite_and_d_learns_to_separate(tiny_real):
     gan = make_gan()
     rng = np.random.default_rng(2)
     real, _ = tiny_real
-    history = [gan.train_step(real, None, rng) for _ in range(30)]
+    history = [one_step_metrics(gan, real, None, rng) for _ in range(30)]
     assert set(history[0]) == {"d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"}
     assert all(np.isfinite(v) for row in history for v in row.values())
     # Uniform noise is easy to tell from a fresh generator's output: D's real loss falls.
@@ -234,7 +253,7 @@ def test_acgan_class_head_learns_on_real_digits(mnist):
     accuracies = []
     for _ in range(200):
         idx = rng.choice(len(images), 32, replace=False)
-        metrics = gan.train_step(images[idx], labels[idx], rng)
+        metrics = one_step_metrics(gan, images[idx], labels[idx], rng)
         assert all(np.isfinite(v) for v in metrics.values())
         accuracies.append(metrics["d_class_acc_real"])
     early, late = np.mean(accuracies[:10]), np.mean(accuracies[-20:])
