@@ -27,14 +27,14 @@ from models.files import load_weights, save_figure, save_npz, save_weights, writ
 from models.gan import generate_images
 from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
 from models.record import differences, fingerprint, make_record, read_record, require_match
-from models.verifier import VERIFIERS, ambiguity, mc_accuracy, mc_predict, train_verifier
+from models.verifier import VERIFIERS, ambiguity, mc_accuracy, mc_predict, reseed_dropout, train_verifier
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 CLASSES = tuple(range(10))  # digits to generate
 N_PER_CLASS = 6000  # images kept per digit
 KEEP = "all"  # which accepted images to keep: "all", "clear" (not ambiguous) or "ambiguous"
 MC_PASSES = 100  # stochastic verifier passes per image
-MC_BATCH = 4096  # rows (images x passes) per verifier call: bounds memory
+MC_BATCH = 512  # rows (images x passes) per verifier call: 512 is fastest on a 2-core CPU; raise it on a GPU
 DRAW_BATCH = 1000  # images drawn from the generator at a time
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
 VERIFIER = "default"  # verifier architecture: "default" or "reference" (the original experiment's)
@@ -109,6 +109,7 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
                              for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
                             accuracy_title="accuracy (one MC pass)"),
                 log_dir / "training_curve.png")
+    reseed_dropout(model, cfg.VERIFIER_SEED)
     accuracy = mc_accuracy(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
     info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES,
             "mc_test_accuracy": accuracy, "test_images": len(x_test), "epochs": cfg.VERIFIER_EPOCHS,
@@ -132,6 +133,7 @@ def keep_mask(accepted, ambiguous, keep):
 def generate_digit(k, generator, verifier, cfg, progbar):
     """Draw from ``generator`` until N_PER_CLASS images pass KEEP; returns arrays and counts."""
     rng = np.random.default_rng(cfg.SEED + k)
+    reseed_dropout(verifier, cfg.SEED + k)  # digit k's verdicts do not depend on the digits drawn before it
     latent_dim = generator.inputs[0].shape[-1]
     kept = {name: [] for name in ("x", "mean", "sd", "challenger", "ambiguous")}
     counts = Counter()

@@ -29,7 +29,7 @@ from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_cl
 IMAGES = 500  # images verified by mc_predict
 LOOP_IMAGES = 3  # images verified by the per-image predict loop (it is slow)
 MC_PASSES = 100  # passes per image
-MC_BATCH = 4096  # mc_predict's rows per call
+MC_BATCH = 512  # mc_predict's rows per call
 VERIFIER = "default"  # architecture: "default" or "reference"
 SEED = 0  # weights and dropout
 

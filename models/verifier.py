@@ -9,7 +9,7 @@ import weakref
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 
 @keras.saving.register_keras_serializable(package="mnist_synth")
@@ -76,26 +76,72 @@ def to_classifier_input(images):
                      "models.data.to_uint8).")
 
 
-def mc_predict(model, images, passes=100, batch=4096):
+def mc_predict(model, images, passes=100, batch=512):
     """``passes`` stochastic forward passes per image -> ``(mean, sd)``, each (N, classes).
 
     Every image is repeated ``passes`` times along the batch axis and the copies go
     through the network together, ``batch`` rows (about ``batch // passes`` images) per
-    call, so all passes are one batched computation. ``sd`` is the population SD.
-    The layers before the first MCDropout are deterministic, so they run once per image
-    and only the rest is repeated: the same distribution as repeating the whole network.
+    call, so all passes are one batched computation. The layers before the first
+    MCDropout are deterministic, so they run once per image and only the rest is
+    repeated: the same distribution as repeating the whole network. The repeat, the
+    passes and the mean and (population) SD over them are one compiled call that
+    returns only (images, classes) numbers.
     """
-    trunk, head = split_at_first_dropout(model)
+    statistics = mc_statistics_model(model, passes)
     x = to_classifier_input(images)
     per_call = max(1, batch // passes)
     means, sds = [], []
     for start in range(0, len(x), per_call):
-        features = trunk.predict_on_batch(x[start : start + per_call])
-        probs = np.asarray(head.predict_on_batch(np.repeat(features, passes, axis=0)), dtype=np.float64)
-        probs = probs.reshape(len(features), passes, -1)
-        means.append(probs.mean(axis=1))
-        sds.append(probs.std(axis=1))
-    return np.concatenate(means).astype(np.float32), np.concatenate(sds).astype(np.float32)
+        mean, sd = statistics.predict_on_batch(x[start : start + per_call])
+        means.append(np.asarray(mean))
+        sds.append(np.asarray(sd))
+    return np.concatenate(means), np.concatenate(sds)
+
+
+class RepeatEach(layers.Layer):
+    """(N, ...) -> (N * passes, ...): each row ``passes`` times in a row."""
+
+    def __init__(self, passes, **kwargs):
+        super().__init__(**kwargs)
+        self.passes = passes
+
+    def call(self, x):
+        return ops.repeat(x, self.passes, axis=0)
+
+
+class PassStatistics(layers.Layer):
+    """(N * passes, classes) -> [mean, population SD], each (N, classes), over each row's passes."""
+
+    def __init__(self, passes, **kwargs):
+        super().__init__(**kwargs)
+        self.passes = passes
+
+    def call(self, probs):
+        probs = ops.reshape(probs, (-1, self.passes, probs.shape[-1]))
+        mean = ops.mean(probs, axis=1)
+        return [mean, ops.sqrt(ops.mean(ops.square(probs - mean[:, None, :]), axis=1))]
+
+
+_MC_MODELS = weakref.WeakKeyDictionary()
+
+
+def mc_statistics_model(model, passes):
+    """image -> [MC mean, MC SD] over ``passes`` passes, sharing ``model``'s layers (cached,
+    so it is compiled once per model and number of passes)."""
+    cache = _MC_MODELS.setdefault(model, {})
+    if passes not in cache:
+        trunk, head = split_at_first_dropout(model)
+        image = keras.Input(model.input.shape[1:])
+        outputs = PassStatistics(passes)(head(RepeatEach(passes)(trunk(image))))
+        cache[passes] = keras.Model(image, outputs, name=f"{model.name}_mc{passes}")
+    return cache[passes]
+
+
+def reseed_dropout(model, seed):
+    """Restart every MCDropout's random stream at ``seed``, so the verdicts on a batch
+    depend on ``seed`` alone, not on how many calls came before (e.g. in a resumed run)."""
+    for i, layer in enumerate(layer for layer in model.layers if isinstance(layer, MCDropout)):
+        layer.seed_generator.state.assign(np.array([seed, i], dtype=layer.seed_generator.state.dtype))
 
 
 _SPLITS = weakref.WeakKeyDictionary()
@@ -148,7 +194,7 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
     return history.history
 
 
-def mc_accuracy(model, images, labels, passes=100, batch=4096):
+def mc_accuracy(model, images, labels, passes=100, batch=512):
     """Accuracy of the MC-mean prediction over ``passes`` passes."""
     mean, _ = mc_predict(model, images, passes, batch)
     return float(np.mean(mean.argmax(axis=1) == np.asarray(labels)))

@@ -129,6 +129,14 @@ def test_rerun_skips_finished_digits_and_redraws_stale_ones(script, workspace, c
     assert read_record(workspace / "out" / "digit_1.npz")["constants"]["SEED"] == 5
 
 
+def test_a_digit_gets_the_same_images_and_verdicts_whatever_was_drawn_before(script, workspace):
+    run(script, workspace, CLASSES="1,7", OUTPUT_DIR=str(workspace / "both"))
+    run(script, workspace, CLASSES="7", OUTPUT_DIR=str(workspace / "only7"))
+    with np.load(workspace / "both" / "digit_7.npz") as a, np.load(workspace / "only7" / "digit_7.npz") as b:
+        for name in ("x", "mean", "sd", "ambiguous"):
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 def test_verifier_of_other_constants_is_refused(script, workspace):
     with pytest.raises(UserError, match=r"verifier_default.weights.h5 was made with other settings: "
                                         r"DROPOUT=0.4 \(now 0.3\).*--RETRAIN=1"):

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from models.verifier import MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict
+from models.verifier import (MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict,
+                             reseed_dropout)
 
 
 def tiny_verifier(dropout, seed=0):
@@ -54,6 +55,18 @@ def test_chunking_does_not_change_results(images):
     for batch in (5, 10, 15, 4):  # 1, 2, 3 images per call (and fewer rows than passes)
         for a, b in zip(whole, mc_predict(model, images, passes=5, batch=batch)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_reseeding_repeats_the_passes_exactly(images):
+    model = tiny_verifier(0.5)
+    reseed_dropout(model, 9)
+    first = mc_predict(model, images, passes=4, batch=8)
+    second = mc_predict(model, images, passes=4, batch=8)
+    reseed_dropout(model, 9)
+    again = mc_predict(model, images, passes=4, batch=8)
+    assert not np.array_equal(first[1], second[1]), "without a reseed the stream goes on"
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_float_images_in_0_1_give_the_uint8_verdicts(images):
