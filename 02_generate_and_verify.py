@@ -54,8 +54,8 @@ OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 KEEP_MODES = ("all", "clear", "ambiguous")
-VERIFIER_CONSTANTS = ("VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
-                      "VERIFIER_SUBSET", "VERIFIER_SEED")  # what the verifier's record holds
+VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
+                                "VERIFIER_SUBSET", "VERIFIER_SEED"})  # what the verifier's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 
 
@@ -199,8 +199,9 @@ def summary_markdown(rows, cfg, verifier_info):
     lines = [
         f"# Generated data: {cfg.GENERATOR}, KEEP={cfg.KEEP}, {cfg.N_PER_CLASS} per digit",
         "",
-        f"Verifier: {cfg.VERIFIER}, dropout {cfg.DROPOUT}, {cfg.MC_PASSES} MC passes"
-        + (f", MNIST test accuracy {accuracy:.2%} (MC mean)." if accuracy is not None else "."),
+        f"Verifier: {cfg.VERIFIER}, dropout {cfg.DROPOUT}, {cfg.MC_PASSES} MC passes per image"
+        + (f"; MNIST test accuracy {accuracy:.2%} (mean of {verifier_info['mc_passes']} MC passes)."
+           if accuracy is not None else "."),
         "Rejected: the verifier's top class is not the digit asked for. Ambiguous: among accepted "
         "images, the top two classes' mean +- 2 SD intervals overlap.",
         "",

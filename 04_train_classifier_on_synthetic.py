@@ -54,8 +54,8 @@ TRAINING_SETS = {
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
-INDEPENDENT_CONSTANTS = ("FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED")
-RUN_CONSTANTS = ("FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "REAL_SUBSET")  # a finished run's record
+INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
+RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE"})  # a finished run's record
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
     "acgan": ("AC-GAN", "GENERATED_ACGAN", "02_generate_and_verify.py --GENERATOR=acgan"),
@@ -325,7 +325,8 @@ def main(**overrides):
                                                          (x_test, y_test))
 
     generated_hashes = {f"{name} data": fingerprint(data["path"]) for name, data in generated.items()}
-    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": generated_hashes["class_gans data"]})
+    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": generated_hashes["class_gans data"],
+                                                         "real train images": x_train, "real test images": x_test})
     rows, runs = accuracy_runs(cfg, training_sets(x_train, y_train, synthetic), x_test, y_test, run_record,
                                output_dir / "runs.json")
     confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])

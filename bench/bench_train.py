@@ -3,7 +3,7 @@
     python bench/bench_train.py [--STEPS=60] [--BATCH_SIZE=64]
 
 images/s counts real images consumed (each drives one D step and one G step on a
-batch of the same size). FLOPs per image, counted from layer shapes (models/flops.py):
+batch of the same size). FLOPs per image, counted from layer shapes (bench/flops.py):
 D step = G forward + D forward and backward on real and fake (F_G + 6 F_D);
 G step = G forward and backward + D forward and input-gradient (3 F_G + 2 F_D).
 The roofline fraction compares that with a float32 matmul timed in the same process.

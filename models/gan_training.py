@@ -69,7 +69,7 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
         history.append({"epoch": epoch, **metrics})
         problem = divergence(history)
         if problem:
-            kept = f"the checkpoint of epoch {saved} is kept" if saved else "no checkpoint was written"
+            kept = f"the checkpoint of epoch {saved} is kept" if saved else "this run wrote no checkpoint"
             raise Diverged(f"{name}, epoch {epoch}: training diverged ({problem}); {kept} and no generator was "
                            "exported. Lower LEARNING_RATE (or change the recipe) and rerun with --RETRAIN=1.")
         if on_epoch_end is not None:

@@ -31,7 +31,7 @@ def make_record(cfg, names=None, skip=(), inputs=None, **extra):
     ``skip``); ``extra``: more settings, e.g. ``digit=3``; ``inputs``: {name: a file path,
     a numpy array, or a sha256 already computed}.
     """
-    constants = {name: getattr(cfg, name) for name in (names or vars(cfg))
+    constants = {name: getattr(cfg, name) for name in (sorted(names) if names else vars(cfg))
                  if name not in LOGISTICS and name not in skip}
     record = {"constants": {**constants, **extra},
               "inputs": {name: fingerprint(value) for name, value in (inputs or {}).items()}}
@@ -60,20 +60,18 @@ def fingerprint(value):
 
 
 def read_record(path, fix="delete it and rerun to make it again"):
-    """The record stored in ``path`` (``.h5``, ``.npz`` or ``.json``), or None for a file without one;
+    """The record stored in ``path`` (``.h5`` or ``.npz``), or None for a file without one;
     a damaged file is a UserError naming it and ``fix``."""
     path = Path(path)
     if path.suffix == ".h5":
         with open_h5(path, fix) as f:
             raw = f.attrs.get("record")
-    elif path.suffix == ".npz":
+    else:
         try:
             with np.load(path) as f:
                 raw = str(f["record"]) if "record" in f.files else None
         except (OSError, ValueError, EOFError) as err:
             raise UserError(f"{shown(path)} is damaged ({type(err).__name__}: {err}): {fix}.") from err
-    else:
-        raw = json.dumps(json.loads(path.read_text()).get("record"))
     return json.loads(raw) if raw else None
 
 

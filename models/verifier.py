@@ -108,6 +108,9 @@ class RepeatEach(layers.Layer):
     def call(self, x):
         return ops.repeat(x, self.passes, axis=0)
 
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
 
 class PassStatistics(layers.Layer):
     """(N * passes, classes) -> [mean, population SD], each (N, classes), over each row's passes."""
@@ -120,6 +123,9 @@ class PassStatistics(layers.Layer):
         probs = ops.reshape(probs, (-1, self.passes, probs.shape[-1]))
         mean = ops.mean(probs, axis=1)
         return [mean, ops.sqrt(ops.mean(ops.square(probs - mean[:, None, :]), axis=1))]
+
+    def compute_output_shape(self, input_shape):
+        return [(None, input_shape[-1]), (None, input_shape[-1])]
 
 
 _MC_MODELS = weakref.WeakKeyDictionary()
@@ -140,8 +146,11 @@ def mc_statistics_model(model, passes):
 def reseed_dropout(model, seed):
     """Restart every MCDropout's random stream at ``seed``, so the verdicts on a batch
     depend on ``seed`` alone, not on how many calls came before (e.g. in a resumed run)."""
-    for i, layer in enumerate(layer for layer in model.layers if isinstance(layer, MCDropout)):
-        layer.seed_generator.state.assign(np.array([seed, i], dtype=layer.seed_generator.state.dtype))
+    layers_with_masks = [layer for layer in model.layers if getattr(layer, "seed_generator", None) is not None]
+    for i, layer in enumerate(layers_with_masks):  # (a rate-0 dropout draws no masks and has no stream)
+        # state = [seed, counter]; each call adds 1 to the counter, so layers start 2**24 calls apart
+        state = layer.seed_generator.state
+        state.assign(np.array([seed % 2**31, i << 24], dtype=state.dtype))
 
 
 _SPLITS = weakref.WeakKeyDictionary()

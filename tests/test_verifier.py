@@ -67,6 +67,7 @@ def test_reseeding_repeats_the_passes_exactly(images):
     assert not np.array_equal(first[1], second[1]), "without a reseed the stream goes on"
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
+    reseed_dropout(tiny_verifier(0.0), 9)  # a rate-0 dropout has no random stream to reseed: no error
 
 
 def test_float_images_in_0_1_give_the_uint8_verdicts(images):
