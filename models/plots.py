@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.files import save_figure, write_csv  # noqa: E402
@@ -43,6 +44,7 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     ax_loss.set(xlabel="epoch", ylabel="loss", title="losses")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=accuracy_title, ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
