@@ -29,6 +29,8 @@ WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay (the DCGAN paper's value)
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
+EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
 SAMPLE_EVERY = 5  # save a sample grid every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
@@ -43,9 +45,10 @@ VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg)
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY",
-                                        "CHECKPOINT_EVERY")
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "EMA_WARMUP",
+                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
+                  + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
@@ -60,15 +63,18 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
     keras.utils.set_random_seed(cfg.SEED + k)
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
               build_discriminator(cfg.WIDTH, name=f"discriminator_{k}"),
-              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL)
+              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP)
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
-    report = epoch_reporter(output_dir / f"digit_{k}", f"digit {k}",
-                            lambda: to_uint8(generate_images(gan.generator, fixed_z)), cfg.SAMPLE_EVERY, cfg.EPOCHS)
+
+    def samples():  # what the exported generator would draw now
+        return to_uint8(generate_images(gan.averaged_generator(), fixed_z))
+
+    report = epoch_reporter(output_dir / f"digit_{k}", f"digit {k}", samples, cfg.SAMPLE_EVERY, cfg.EPOCHS)
     fit(gan, images, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED + k,
         checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
         verbose=cfg.VERBOSE)
-    export_generator(gan.generator, generator_file, record)
+    export_generator(gan.averaged_generator(), generator_file, record)
 
 
 def save_overview(weights_dir, output_dir, seed):

@@ -32,6 +32,8 @@ WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
+EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
 SAMPLE_EVERY = 2  # save a grid (one row per class) every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
@@ -52,9 +54,10 @@ CLASS_NAMES = {
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.one_of(cfg, "DATASET", DATASETS)
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "SAMPLE_EVERY",
-                                        "CHECKPOINT_EVERY")
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "EMA_WARMUP",
+                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
+                  + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
@@ -72,17 +75,22 @@ def main(**overrides):
 
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
-    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH), cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL)
+    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH), cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL,
+              cfg.EMA_DECAY, cfg.EMA_WARMUP)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"
-    report = epoch_reporter(output_dir, title, lambda: to_uint8(generate_images(gan.generator, grid_z, grid_labels)),
-                            cfg.SAMPLE_EVERY, cfg.EPOCHS, row_labels=CLASS_NAMES[cfg.DATASET])
+
+    def samples():  # what the exported generator would draw now
+        return to_uint8(generate_images(gan.averaged_generator(), grid_z, grid_labels))
+
+    report = epoch_reporter(output_dir, title, samples, cfg.SAMPLE_EVERY, cfg.EPOCHS,
+                            row_labels=CLASS_NAMES[cfg.DATASET])
     fit(gan, to_gan_range(x_train), y_train, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED,
         checkpoint_path=paths.acgan_checkpoint(weights_dir, cfg.DATASET), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=title,
         verbose=cfg.VERBOSE)
-    export_generator(gan.generator, generator_file, record)
+    export_generator(gan.averaged_generator(), generator_file, record)
     print(f"generator in {paths.shown(generator_file.parent)}, figures in {paths.shown(output_dir)}")
 
 

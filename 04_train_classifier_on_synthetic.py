@@ -40,6 +40,7 @@ GALLERY_SIZE = 40  # generated images the independent classifier disagrees with,
 REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
 SEED = 100  # repeat r of every training set uses seed SEED + r
 INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
+INDEPENDENT_IMPRESSIONS = 600_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
 RETRAIN = False  # train a new independent classifier even where one exists
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
@@ -54,7 +55,8 @@ TRAINING_SETS = {
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
-INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
+INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
+                                   "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE"})  # a finished run's record
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
@@ -68,6 +70,9 @@ def check(cfg):
                                    "GALLERY_SIZE")
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
+    if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
+        problems.append(f"INDEPENDENT_IMPRESSIONS ({cfg.INDEPENDENT_IMPRESSIONS}) must be at least BATCH_SIZE "
+                        f"({cfg.BATCH_SIZE})")
     if not cfg.FILTERS or min(cfg.FILTERS) < 1:
         problems.append(f"FILTERS must be positive conv widths, got {cfg.FILTERS}")
     if cfg.METRIC_SAMPLES <= cfg.NEAREST_K:
@@ -120,11 +125,12 @@ def training_sets(x_real, y_real, synthetic):
     }
 
 
-def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier"):
-    """Train a fresh classifier with ``seed`` for IMPRESSIONS images; test it on the real test set."""
+def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressions=None):
+    """Train a fresh classifier with ``seed`` for ``impressions`` (default IMPRESSIONS) images;
+    test it on the real test set."""
     keras.utils.set_random_seed(seed)
     model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name=name)
-    seen = train_classifier(model, x, y, cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
+    seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
     return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
                    "confusion": confusion_counts(y_test, pred).tolist()}
@@ -157,6 +163,14 @@ def run_key(training_set, seed, record):
     return json.dumps({"training_set": training_set, "seed": seed, "record": record}, sort_keys=True)
 
 
+def independent_split(cfg, n_train):
+    """``(rows the independent classifier trains on, held-out rows)`` of the real train set: it
+    never sees the real images that give the floor, just as it never sees the generated ones."""
+    order = np.random.default_rng(cfg.INDEPENDENT_SEED).permutation(n_train)
+    held_out, fit_rows = np.split(order, [min(cfg.METRIC_SAMPLES, n_train // 2)])
+    return fit_rows, held_out
+
+
 def get_independent_classifier(cfg, weights_dir, train, test):
     """Load the independent classifier made with these constants and images, or train it on
     ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
@@ -173,7 +187,8 @@ def get_independent_classifier(cfg, weights_dir, train, test):
                                     len(test[0]))
         return model, info, path
     print(f"training the independent classifier on {len(train[0])} real images into {paths.shown(path)}")
-    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier")
+    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier",
+                                   impressions=cfg.INDEPENDENT_IMPRESSIONS)
     info = independent_info(cfg, record, len(train[0]), result["accuracy"], len(test[0]))
     print(f"independent classifier: real test accuracy {result['accuracy']:.2%}")
     write_json(info_path, info)
@@ -318,9 +333,7 @@ def main(**overrides):
     x_train, y_train = x_train[: cfg.REAL_SUBSET or None], y_train[: cfg.REAL_SUBSET or None]
     x_test, y_test = x_test[: cfg.REAL_SUBSET or None], y_test[: cfg.REAL_SUBSET or None]
 
-    # The independent classifier never sees the real images that give the floor, like the generated ones.
-    order = np.random.default_rng(cfg.INDEPENDENT_SEED).permutation(len(x_train))
-    held_out, fit_rows = np.split(order, [min(cfg.METRIC_SAMPLES, len(x_train) // 2)])
+    fit_rows, held_out = independent_split(cfg, len(x_train))
     model, info, model_file = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
                                                          (x_test, y_test))
 

@@ -16,10 +16,21 @@ from models.update import make_update
 
 
 class GAN:
-    """A generator and a discriminator, an Adam optimizer each, and their compiled updates."""
+    """A generator and a discriminator, an Adam optimizer each, and their compiled updates.
 
-    def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9):
+    With ``ema_decay`` > 0, ``ema`` holds an exponential moving average of G's variables,
+    updated after every G step: ``average = decay * average + (1 - decay) * weight``, with
+    ``decay = min(ema_decay, (1 + t) / (ema_warmup + t))`` at step t, so early averages
+    forget the random start quickly. ``averaged_generator()`` is G with those weights.
+    """
+
+    def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
+                 ema_decay=0.0, ema_warmup=10):
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
+        self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
+        self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
+                    for i, v in enumerate(generator.variables)]
+        self.ema_steps = keras.Variable(0, dtype="int32", trainable=False, name="ema_steps")
         self.conditional = len(generator.inputs) == 2  # G([z, label]) and D -> (real/fake, class)
         self.n_classes = discriminator.outputs[1].shape[-1] if self.conditional else 0
         self.latent_dim = generator.inputs[0].shape[-1]
@@ -31,7 +42,8 @@ class GAN:
         names += ["d_class", "g_class", "d_class_acc_real"] if self.conditional else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}  # running means, on the device
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
-        self.g_update = self._compile(self.g_loss, generator, self.g_optimizer)
+        self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
+                                      after=self.update_ema if ema_decay else None)
 
     def train_step(self, real, labels, rng):
         """One adversarial step: update D on ``real`` and as many fakes, then G on fresh noise.
@@ -66,6 +78,22 @@ class GAN:
             g_loss = g_loss + g_class
         return g_loss, metrics
 
+    def update_ema(self):
+        """Move the average of G's variables towards their values after this G step."""
+        self.ema_steps.assign_add(1)
+        t = ops.cast(self.ema_steps, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + t) / (self.ema_warmup + t))
+        for average, variable in zip(self.ema, self.generator.variables):
+            average.assign(decay * average + (1.0 - decay) * variable)
+
+    def averaged_generator(self):
+        """G with the averaged weights (a copy), or G itself when there is no average."""
+        if not self.ema_decay:
+            return self.generator
+        generator = keras.models.clone_model(self.generator)
+        generator.set_weights([ops.convert_to_numpy(average) for average in self.ema])
+        return generator
+
     def noise(self, rng, n):
         """``(z, fake_labels)``: standard-normal latents, and uniform class labels for an AC-GAN (else None)."""
         z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
@@ -85,14 +113,16 @@ class GAN:
     def state_groups(self):
         """Every variable a checkpoint must hold, by group name."""
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,
-                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables}
+                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables,
+                "generator_ema": [*self.ema, self.ema_steps]}
 
-    def _compile(self, loss_fn, network, optimizer):
+    def _compile(self, loss_fn, network, optimizer, after=None):
         trained = {id(v) for v in network.trainable_variables}
         tracked = [v for tracker in self.trackers.values() for v in tracker.variables]
-        everything = {id(v): v for v in self.generator.variables + self.discriminator.variables + tracked}
+        everything = {id(v): v for v in self.generator.variables + self.discriminator.variables + tracked
+                      + self.ema + [self.ema_steps]}
         others = [v for key, v in everything.items() if key not in trained]
-        return make_update(loss_fn, network.trainable_variables, optimizer, others, self.trackers)
+        return make_update(loss_fn, network.trainable_variables, optimizer, others, self.trackers, after)
 
 
 def bce(target, logits):

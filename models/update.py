@@ -10,14 +10,15 @@ stay on the device until someone reads them: no host sync per step.
 import keras
 
 
-def make_update(loss_fn, variables, optimizer, state_variables, trackers):
+def make_update(loss_fn, variables, optimizer, state_variables, trackers, after=None):
     """Return ``update(*args)``: one ``optimizer`` step on ``variables`` down
     ``loss_fn(*args) -> (loss, metrics)``, each metric added to ``trackers[name]`` (a
-    ``keras.metrics.Mean``).
+    ``keras.metrics.Mean``), then ``after()`` (if given) in the same compiled call.
 
-    ``state_variables`` are all other variables ``loss_fn`` reads or writes (the other
-    network's weights, BatchNorm statistics, dropout seeds, the trackers'): the JAX step
-    threads them through explicitly instead of baking them in as constants.
+    ``state_variables`` are all other variables ``loss_fn`` or ``after`` read or write (the
+    other network's weights, BatchNorm statistics, dropout seeds, the trackers', G's
+    average): the JAX step threads them through explicitly instead of baking them in as
+    constants.
     """
     backend = keras.backend.backend()
 
@@ -28,15 +29,15 @@ def make_update(loss_fn, variables, optimizer, state_variables, trackers):
         return loss
 
     if backend == "tensorflow":
-        return _tensorflow_update(tracked_loss, variables, optimizer)
+        return _tensorflow_update(tracked_loss, variables, optimizer, after)
     if backend == "jax":
-        return _jax_update(tracked_loss, variables, optimizer, state_variables)
+        return _jax_update(tracked_loss, variables, optimizer, state_variables, after)
     raise NotImplementedError(
         f"GAN training runs on the tensorflow and jax backends, not {backend!r}: set KERAS_BACKEND."
     )
 
 
-def _tensorflow_update(loss_fn, variables, optimizer):
+def _tensorflow_update(loss_fn, variables, optimizer, after):
     import tensorflow as tf
 
     @tf.function
@@ -44,11 +45,13 @@ def _tensorflow_update(loss_fn, variables, optimizer):
         with tf.GradientTape() as tape:
             loss = loss_fn(*args)
         optimizer.apply(tape.gradient(loss, variables), variables)
+        if after is not None:
+            after()
 
     return update
 
 
-def _jax_update(loss_fn, variables, optimizer, state_variables):
+def _jax_update(loss_fn, variables, optimizer, state_variables, after):
     import jax
 
     def stateless_loss(values, state_values, args):
@@ -61,6 +64,11 @@ def _jax_update(loss_fn, variables, optimizer, state_variables):
     def step(values, state_values, optimizer_values, args):
         (_, state_values), grads = jax.value_and_grad(stateless_loss, has_aux=True)(values, state_values, args)
         values, optimizer_values = optimizer.stateless_apply(optimizer_values, grads, values)
+        if after is not None:
+            mapping = list(zip(variables, values)) + list(zip(state_variables, state_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                after()
+            state_values = [scope.get_current_value(v) for v in state_variables]
         return values, state_values, optimizer_values
 
     def update(*args):

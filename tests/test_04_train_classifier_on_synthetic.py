@@ -11,8 +11,8 @@ from models.files import save_npz
 
 from conftest import load_script
 
-TINY = dict(REPEATS=2, IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64, METRIC_SAMPLES=120,
-            REAL_SUBSET=600, GALLERY_SIZE=6, VERBOSE=0)
+TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
+            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, VERBOSE=0)
 
 
 def write_generated(path, x, y, ambiguous):

@@ -17,6 +17,7 @@ from conftest import REPO
 BACKEND_TESTS = [
     "tests/test_gan_training.py::test_d_step_moves_d_only_and_g_step_moves_g_only",
     "tests/test_gan_training.py::test_metrics_accumulate_on_the_device_as_running_means",
+    "tests/test_gan_training.py::test_generator_average_follows_its_formula_after_every_step",
     "tests/test_gan_training.py::test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run",
     "tests/test_gan_training.py::test_same_seed_same_samples",
     "tests/test_gan_training.py::test_exploding_run_stops_before_its_checkpoint",

@@ -15,11 +15,11 @@ from models.record import read_record
 RECORD = {"constants": {"WIDTH": 4}, "inputs": {}}
 
 
-def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan"):
+def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan", ema_decay=0.9, ema_warmup=10):
     keras.utils.set_random_seed(seed)
-    if kind == "acgan":
-        return GAN(*build_acgan(10, latent_dim, width))
-    return GAN(build_generator(latent_dim, width), build_discriminator(width))
+    networks = build_acgan(10, latent_dim, width) if kind == "acgan" else (build_generator(latent_dim, width),
+                                                                           build_discriminator(width))
+    return GAN(*networks, ema_decay=ema_decay, ema_warmup=ema_warmup)
 
 
 def snapshot(variables):
@@ -86,6 +86,31 @@ def test_losses_are_finite_and_d_learns_to_separate(tiny_real):
     assert all(np.isfinite(v) for row in history for v in row.values())
     # Uniform noise is easy to tell from a fresh generator's output: D's real loss falls.
     assert history[-1]["d_loss_real"] < history[0]["d_loss_real"]
+
+
+@pytest.mark.parametrize("decay, warmup", [(0.9, 10), (0.5, 1)])
+def test_generator_average_follows_its_formula_after_every_step(tiny_real, decay, warmup):
+    gan, rng = make_gan(seed=2, ema_decay=decay, ema_warmup=warmup), np.random.default_rng(2)
+    expected = snapshot(gan.generator.variables)
+    for t in range(1, 5):
+        gan.train_step(tiny_real[0], None, rng)
+        rate = min(decay, (1 + t) / (warmup + t))
+        expected = [rate * e + (1 - rate) * w for e, w in zip(expected, snapshot(gan.generator.variables))]
+    for e, a in zip(expected, snapshot(gan.ema)):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    averaged = gan.averaged_generator()
+    assert averaged is not gan.generator
+    for e, a in zip(expected, snapshot(averaged.variables)):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(snapshot(gan.ema)[0], snapshot(gan.generator.variables)[0])
+
+
+def test_without_an_average_the_generator_is_exported_as_trained(tiny_real):
+    gan, rng = make_gan(ema_decay=0.0), np.random.default_rng(0)
+    before = snapshot(gan.ema)
+    gan.train_step(tiny_real[0], None, rng)
+    assert gan.averaged_generator() is gan.generator
+    assert not any(changed(before, gan.ema))
 
 
 def all_state(gan):
@@ -181,6 +206,7 @@ def test_divergence_rules():
 
 
 def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_real):
+    """Every variable, G's moving average included, ends as if the run had never stopped."""
     real, _ = tiny_real
     kwargs = dict(epochs=3, batch_size=32, seed=5, verbose=0, record=RECORD)
 
@@ -204,6 +230,7 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
     assert epochs_run == [2, 3]
     assert [row["epoch"] for row in history] == [1, 2, 3]
     a, b = all_state(straight), all_state(resumed)
+    assert "generator_ema" in a and not np.allclose(a["generator_ema"][0], a["generator"][0])
     for name in a:
         for x, y in zip(a[name], b[name]):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
