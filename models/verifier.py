@@ -203,7 +203,12 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
     return history.history
 
 
-def mc_accuracy(model, images, labels, passes=100, batch=512):
-    """Accuracy of the MC-mean prediction over ``passes`` passes."""
-    mean, _ = mc_predict(model, images, passes, batch)
-    return float(np.mean(mean.argmax(axis=1) == np.asarray(labels)))
+def mc_scores(model, images, labels, passes=100, batch=512):
+    """02's verdicts on images of known class: ``accuracy`` of the MC mean, ``rejection_rate``
+    (1 - accuracy) and ``ambiguity_rate`` (ambiguous among the correctly classified, as 02
+    counts it among accepted images)."""
+    mean, sd = mc_predict(model, images, passes, batch)
+    top, _, ambiguous = ambiguity(mean, sd)
+    accepted = top == np.asarray(labels)
+    return {"accuracy": float(accepted.mean()), "rejection_rate": float(1 - accepted.mean()),
+            "ambiguity_rate": float((ambiguous & accepted).sum() / max(accepted.sum(), 1))}

@@ -69,6 +69,8 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     assert (workspace / "weights" / "verifier_default.weights.h5").is_file()
     info = json.loads((workspace / "weights" / "verifier_default.json").read_text())
     assert 0.5 < info["mc_test_accuracy"] <= 1 and info["test_images"] == 2000
+    assert info["test_rejection_rate"] == pytest.approx(1 - info["mc_test_accuracy"])
+    assert 0 <= info["test_ambiguity_rate"] <= 1
     for k in (1, 7):
         with np.load(out / f"digit_{k}.npz") as f:
             assert f["x"].shape == (20, 28, 28) and f["x"].dtype == np.uint8
@@ -83,7 +85,10 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     row = summary["classes"][0]
     assert row["digit"] == 1 and row["accepted"] + row["rejected"] == row["drawn"] >= 20
     assert row["ambiguous"] <= row["accepted"]
-    assert "| digit | drawn |" in (out / "summary.md").read_text()
+    assert summary["all"]["drawn"] == sum(r["drawn"] for r in summary["classes"])
+    markdown = (out / "summary.md").read_text()
+    assert "| digit | drawn |" in markdown and "| all |" in markdown
+    assert f"| real MNIST test | 2000 | | {info['test_rejection_rate']:.2%} |" in markdown
     for name in ("accepted_samples.png", "ambiguity_rate.png", "verifier/training_curve.png"):
         assert (out / name).stat().st_size > 1000
 
