@@ -16,7 +16,7 @@ from models.checkpoint import export_generator, load_generator
 from models.data import load_dataset, select_class, to_gan_range, to_uint8
 from models.dcgan import build_discriminator, build_generator
 from models.files import save_figure
-from models.gan import GAN, generate_images
+from models.gan import GAN, LOSSES, generate_images
 from models.gan_training import Diverged, fit
 from models.plots import epoch_reporter, image_grid
 from models.record import make_record, matches, without
@@ -29,6 +29,9 @@ WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay (the DCGAN paper's value)
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+D_DROPOUT = 0.4  # dropout after each of D's conv layers
+D_STEPS = 1  # D steps (each on a new real batch) per G step
+LOSS = "non_saturating"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
@@ -45,10 +48,12 @@ VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg)
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "EMA_WARMUP",
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
                                         "SAMPLE_EVERY", "CHECKPOINT_EVERY")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
+                  + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
+                  + config.one_of(cfg, "LOSS", LOSSES)
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
@@ -62,8 +67,8 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
         return
     keras.utils.set_random_seed(cfg.SEED + k)
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
-              build_discriminator(cfg.WIDTH, name=f"discriminator_{k}"),
-              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP)
+              build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, name=f"discriminator_{k}"),
+              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS)
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
 
     def samples():  # what the exported generator would draw now

@@ -53,7 +53,7 @@ WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 is read f
 OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/generated[_acgan])
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
-KEEP_MODES = ("all", "clear", "ambiguous")
+KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous", "ambiguous": "accepted and ambiguous"}
 VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
                                 "VERIFIER_SUBSET", "VERIFIER_SEED"})  # what the verifier's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
@@ -222,8 +222,9 @@ def summary_markdown(rows, cfg, verifier_info):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows + [total_row(rows)]:
+        challenger = "" if r["top_challenger"] is None else r["top_challenger"]
         lines.append(f"| {r['digit']} | {r['drawn']} | {r['rejected']} | {r['rejection_rate']:.2%} | {r['accepted']} "
-                     f"| {r['ambiguous']} | {r['ambiguity_rate']:.2%} | {'' if r['top_challenger'] is None else r['top_challenger']} |")
+                     f"| {r['ambiguous']} | {r['ambiguity_rate']:.2%} | {challenger} |")
     lines.append(f"| real MNIST test | {verifier_info['test_images']} | | {verifier_info['test_rejection_rate']:.2%} "
                  f"| | | {verifier_info['test_ambiguity_rate']:.2%} | |")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from models import paths
 from models.acgan import build_acgan
 from models.checkpoint import export_generator
 from models.data import DATASETS, load_dataset, to_gan_range, to_uint8
-from models.gan import GAN, generate_images
+from models.gan import GAN, LOSSES, generate_images
 from models.gan_training import fit
 from models.plots import epoch_reporter
 from models.record import make_record, matches, without
@@ -32,6 +32,9 @@ WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+D_DROPOUT = 0.4  # dropout after each of D's conv layers
+D_STEPS = 1  # D steps (each on a new real batch) per G step
+LOSS = "non_saturating"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
@@ -54,10 +57,12 @@ CLASS_NAMES = {
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.one_of(cfg, "DATASET", DATASETS)
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "EMA_WARMUP",
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
                                         "SAMPLE_EVERY", "CHECKPOINT_EVERY")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
+                  + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
+                  + config.one_of(cfg, "LOSS", LOSSES)
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
@@ -75,8 +80,8 @@ def main(**overrides):
 
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
-    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH), cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL,
-              cfg.EMA_DECAY, cfg.EMA_WARMUP)
+    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT), cfg.LEARNING_RATE, cfg.BETA_1,
+              cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"

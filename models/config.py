@@ -8,6 +8,7 @@ override is type-checked before any heavy work, and ends with
 
 import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -24,12 +25,20 @@ class ConfigError(UserError):
 
 
 def constants(namespace):
-    """The UPPER_CASE constants of a script's ``globals()``, in definition order."""
+    """The UPPER_CASE constants a script's ``globals()`` defines itself, in definition order
+    (an UPPER_CASE table imported from a module is not one of its knobs)."""
+    own = _assigned_names(namespace)
     return {
         name: value
         for name, value in namespace.items()
-        if CONSTANT.match(name) and isinstance(value, (bool, int, float, str, tuple))
+        if CONSTANT.match(name) and isinstance(value, (bool, int, float, str, tuple)) and (own is None or name in own)
     }
+
+
+def _assigned_names(namespace):
+    """The UPPER_CASE names assigned at the left margin of the script's file (None without a file)."""
+    path = namespace.get("__file__")
+    return set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", Path(path).read_text(), flags=re.M)) if path else None
 
 
 def resolve(namespace, overrides):

@@ -1,7 +1,8 @@
 """The adversarial step, written once for both GANs here: the per-digit DCGAN and the AC-GAN.
 
 D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 on
-generated ones; G learns to make D say 1 on its images (the non-saturating loss). An
+generated ones; G learns to make D say 1 on its images (the non-saturating loss; or
+both as least squares, LSGAN). An
 AC-GAN (a generator with a label input, a discriminator with a class head) adds the
 auxiliary class loss to both. Each network has its own optimizer over its own weights,
 so a D update cannot move G and vice versa: no ``trainable = False`` toggling, the
@@ -25,8 +26,11 @@ class GAN:
     """
 
     def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
-                 ema_decay=0.0, ema_warmup=10):
+                 ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
+        self.loss, self.d_steps = loss, d_steps
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
@@ -45,11 +49,13 @@ class GAN:
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
                                       after=self.update_ema if ema_decay else None)
 
-    def train_step(self, real, labels, rng):
-        """One adversarial step: update D on ``real`` and as many fakes, then G on fresh noise.
-        Its metrics go into ``trackers``; ``metrics()`` reads them."""
+    def train_step(self, real, labels, rng, update_g=True):
+        """One adversarial step: update D on ``real`` and as many fakes, then (unless told not
+        to: D gets ``d_steps`` steps per G step) G on fresh noise. Its metrics go into
+        ``trackers``; ``metrics()`` reads them."""
         self.d_update(real, labels, *self.noise(rng, len(real)))
-        self.g_update(*self.noise(rng, len(real)))
+        if update_g:
+            self.g_update(*self.noise(rng, len(real)))
 
     def d_loss(self, real, labels, z, fake_labels):
         """D's loss on a batch of real images and as many generated ones -> ``(loss, metrics)``."""
@@ -57,10 +63,12 @@ class GAN:
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
         real_logit, fake_logit = first(real_out), first(fake_out)
-        d_loss_real, d_loss_fake = bce(self.real_label, real_logit), bce(0.0, fake_logit)
+        d_loss_real = self.adversarial_loss(self.real_label, real_logit)
+        d_loss_fake = self.adversarial_loss(0.0, fake_logit)
+        boundary = 0.0 if self.loss == "non_saturating" else 0.5  # where D's output says "real" (p = 0.5)
         metrics = {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
-                   "d_acc_real": ops.mean(ops.cast(real_logit > 0, "float32")),
-                   "d_acc_fake": ops.mean(ops.cast(fake_logit < 0, "float32"))}
+                   "d_acc_real": ops.mean(ops.cast(real_logit > boundary, "float32")),
+                   "d_acc_fake": ops.mean(ops.cast(fake_logit < boundary, "float32"))}
         d_loss = d_loss_real + d_loss_fake
         if self.conditional:  # AC-GAN: D also names the class of real and of generated images
             d_class = class_loss(labels, real_out[1]) + class_loss(fake_labels, fake_out[1])
@@ -71,12 +79,19 @@ class GAN:
     def g_loss(self, z, fake_labels):
         """G's loss on a batch of generated images -> ``(loss, metrics)``."""
         fake_out = self.discriminator(self.generate(z, fake_labels, training=True), training=True)
-        g_loss = bce(1.0, first(fake_out))
+        g_loss = self.adversarial_loss(1.0, first(fake_out))
         metrics = {"g_loss": g_loss}
         if self.conditional:  # AC-GAN: G also wants D to read the class it was asked for
             metrics["g_class"] = g_class = class_loss(fake_labels, fake_out[1])
             g_loss = g_loss + g_class
         return g_loss, metrics
+
+    def adversarial_loss(self, target, output):
+        """How far D's real/fake ``output`` is from ``target`` (1 = real, 0 = fake): cross-entropy
+        on a logit (the non-saturating GAN) or squared error (least-squares GAN)."""
+        if self.loss == "least_squares":
+            return ops.mean(ops.square(output - target))
+        return bce(target, output)
 
     def update_ema(self):
         """Move the average of G's variables towards their values after this G step."""
@@ -123,6 +138,9 @@ class GAN:
                       + self.ema + [self.ema_steps]}
         others = [v for key, v in everything.items() if key not in trained]
         return make_update(loss_fn, network.trainable_variables, optimizer, others, self.trackers, after)
+
+
+LOSSES = ("non_saturating", "least_squares")
 
 
 def bce(target, logits):

@@ -32,7 +32,8 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
     shown_at = time.monotonic()
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
-        gan.train_step(images[idx], None if labels is None else labels[idx], rng)
+        batch_labels = None if labels is None else labels[idx]
+        gan.train_step(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0)
         if verbose and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
             progbar.update(step + 1, values=list(gan.metrics().items()))
             shown_at = time.monotonic()
@@ -48,7 +49,7 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     None for a per-class GAN. After each epoch ``on_epoch_end(epoch, history)`` runs, then
     (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
     crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
-    checkpoint is written. Returns the history: one dict of mean metrics per epoch.
+    checkpoint is written. Returns the history: per epoch, a dict of mean metrics and its wall time ("seconds").
     """
     rng = np.random.default_rng(seed)
     start, history = 0, []
@@ -65,8 +66,9 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     for epoch in range(start + 1, epochs + 1):
         if verbose:
             print(f"{name}: epoch {epoch}/{epochs}")
+        started = time.monotonic()
         metrics = run_epoch(gan, images, labels, batch_size, rng, verbose)
-        history.append({"epoch": epoch, **metrics})
+        history.append({"epoch": epoch, **metrics, "seconds": round(time.monotonic() - started, 2)})
         problem = divergence(history)
         if problem:
             kept = f"the checkpoint of epoch {saved} is kept" if saved else "this run wrote no checkpoint"

@@ -37,7 +37,7 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
     for key in history[0]:
-        if key == "epoch":
+        if key in ("epoch", "seconds"):
             continue
         ax = ax_acc if "acc" in key else ax_loss
         ax.plot(epochs, [row[key] for row in history], marker="o" if len(epochs) < 30 else None, label=key)

@@ -2,10 +2,10 @@ import pytest
 
 from models.config import ConfigError, describe, parse_args, resolve
 
-from conftest import REPO, load_script
+from conftest import load_script
 
 DEFAULTS = {"EPOCHS": 30, "LEARNING_RATE": 2e-4, "NAME": "mnist", "CLASSES": (0, 1, 2), "VERBOSE": True,
-            "lowercase": 1, "__file__": str(REPO / "01_train_class_gans.py")}
+            "lowercase": 1}
 
 
 def test_defaults_are_the_upper_case_constants():
@@ -46,6 +46,15 @@ def test_parse_args_and_help(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--help"], DEFAULTS)
     assert "EPOCHS" in capsys.readouterr().out
+
+
+def test_only_the_scripts_own_constants_are_knobs():
+    for filename, imported in (("01_train_class_gans.py", "LOSSES"), ("03_train_acgan.py", "DATASETS")):
+        namespace = vars(load_script(filename))
+        assert isinstance(namespace[imported], tuple), "the premise: an UPPER_CASE tuple imported from models/"
+        assert imported not in vars(resolve(namespace, {})) and "EPOCHS" in vars(resolve(namespace, {}))
+        with pytest.raises(ConfigError, match=f"Unknown constant {imported}"):
+            resolve(namespace, {imported: "a,b"})
 
 
 def test_help_shows_each_constant_with_its_comment():

@@ -9,17 +9,17 @@ from models.checkpoint import export_generator, load_checkpoint, load_generator,
 from models.config import UserError
 from models.dcgan import build_discriminator, build_generator
 from models.gan import GAN, generate_images
-from models.gan_training import Diverged, divergence, fit
+from models.gan_training import Diverged, divergence, fit, run_epoch
 from models.record import read_record
 
 RECORD = {"constants": {"WIDTH": 4}, "inputs": {}}
 
 
-def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan", ema_decay=0.9, ema_warmup=10):
+def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan", ema_decay=0.9, **options):
     keras.utils.set_random_seed(seed)
     networks = build_acgan(10, latent_dim, width) if kind == "acgan" else (build_generator(latent_dim, width),
                                                                            build_discriminator(width))
-    return GAN(*networks, ema_decay=ema_decay, ema_warmup=ema_warmup)
+    return GAN(*networks, ema_decay=ema_decay, **options)
 
 
 def snapshot(variables):
@@ -111,6 +111,24 @@ def test_without_an_average_the_generator_is_exported_as_trained(tiny_real):
     gan.train_step(tiny_real[0], None, rng)
     assert gan.averaged_generator() is gan.generator
     assert not any(changed(before, gan.ema))
+
+
+def test_d_steps_gives_d_that_many_updates_per_g_update(tiny_real):
+    gan = make_gan(d_steps=3)
+    run_epoch(gan, tiny_real[0], None, batch_size=8, rng=np.random.default_rng(0), verbose=0)
+    steps = len(tiny_real[0]) // 8
+    iterations = [int(keras.ops.convert_to_numpy(o.iterations)) for o in (gan.d_optimizer, gan.g_optimizer)]
+    assert iterations == [steps, steps // 3]
+
+
+def test_least_squares_loss_is_the_mean_squared_distance_to_the_target(tiny_real):
+    gan = make_gan(loss="least_squares")
+    output = np.array([[0.9], [1.9], [-0.1]], "float32")
+    assert float(gan.adversarial_loss(0.9, output)) == pytest.approx((0 + 1 + 1) / 3)
+    history = [one_step_metrics(gan, tiny_real[0], None, np.random.default_rng(0)) for _ in range(3)]
+    assert all(np.isfinite(v) for row in history for v in row.values())
+    with pytest.raises(ValueError, match="loss must be one of"):
+        make_gan(loss="hinge")
 
 
 def all_state(gan):

@@ -1,0 +1,164 @@
+"""Score a folder of generators by their raw draws (nothing filtered); prints one JSON line.
+
+    python bench/score_generators.py --GENERATOR_DIR=weights/ablations/base --CLASSES=2,8,9
+    python bench/score_generators.py --GENERATOR=acgan --GENERATOR_DIR=weights/acgan/mnist
+    python bench/score_generators.py --GENERATOR_DIR=weights/ablations/base --WEIGHTS=last  # G before averaging
+
+Each class gets N_PER_CLASS fresh draws, judged by
+- 04's independent classifier (trained on real MNIST, never the verifier that filters
+  data): label fidelity, and FID and k-NN precision/recall in its feature space against
+  that class's real test images; the same for as many held-out real train images gives
+  the floor (what a perfect generator would score);
+- 02's verifier (MC_PASSES dropout passes): its rejection and ambiguity rates, as 02
+  counts them, beside its floor on the real test images.
+Both judges are the scripts' own, at the scripts' default constants: they are loaded from
+(or, the first time, trained into) the files 02 and 04 use. ``train_seconds`` is the sum
+of the epoch times in the generators' checkpoints.
+"""
+
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logging)
+
+import h5py  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from models import paths  # noqa: E402
+from models.checkpoint import load_generator  # noqa: E402
+from models.classifier import extract_features, predict_classes  # noqa: E402
+from models.config import UserError  # noqa: E402
+from models.data import load_dataset, to_uint8  # noqa: E402
+from models.gan import generate_images  # noqa: E402
+from models.metrics import fid, knn_precision_recall  # noqa: E402
+from models.verifier import ambiguity, mc_predict, reseed_dropout  # noqa: E402
+
+GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
+GENERATOR_DIR = ""  # the generators' folder, as 02 reads it ("" = weights/class_gans or weights/acgan/mnist)
+WEIGHTS = "exported"  # "exported" (what 02 draws from: the average, if there is one) or "last" (G's last weights)
+CLASSES = tuple(range(10))  # classes to draw and score
+N_PER_CLASS = 1000  # raw draws per class
+MC_PASSES = 100  # verifier passes per image, as in 02
+MC_BATCH = 512  # rows per verifier call, as in 02
+NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
+SEED = 0  # the draws' noise and the verifier's dropout stream
+NAME = ""  # a label for this row in the JSON line
+
+
+def load_script(filename):
+    """A numbered script as a module, for its judges and its default constants."""
+    spec = importlib.util.spec_from_file_location("script_" + filename.removesuffix(".py"), REPO / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def judges(mnist):
+    """(02's verifier, its info, 04's independent classifier, 04's held-out real train rows), each
+    exactly as the scripts get them at their defaults."""
+    generate, classify = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
+    cfg02, cfg04 = config.resolve(vars(generate), {}), config.resolve(vars(classify), {})
+    verifier, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
+                                              paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
+    (x_train, y_train), test = mnist
+    fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
+    classifier, _, _ = classify.get_independent_classifier(cfg04, paths.resolve(cfg04.WEIGHTS_DIR),
+                                                           (x_train[fit_rows], y_train[fit_rows]), test)
+    return verifier, info, classifier, held_out
+
+
+def checkpoint_file(cfg, k):
+    folder = paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, [k])[k].parent
+    return folder / "checkpoint.h5" if cfg.GENERATOR == "acgan" else paths.class_gan_checkpoint(folder, k)
+
+
+def generator_for(cfg, k):
+    """The generator of class ``k`` with the weights WEIGHTS names."""
+    generator = load_generator(paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, [k])[k],
+                               "train it first (01 or 03), or name its folder with --GENERATOR_DIR.")
+    if cfg.WEIGHTS == "last":
+        path = checkpoint_file(cfg, k)
+        if not path.is_file():
+            raise UserError(f"WEIGHTS='last' needs the checkpoint {paths.shown(path)}, which is missing.")
+        with h5py.File(path, "r") as f:
+            for i, variable in enumerate(generator.variables):
+                variable.assign(f["generator"][str(i)][()])
+    return generator
+
+
+def train_seconds(cfg):
+    """Training wall time summed over the checkpoints' epochs (None where a checkpoint lacks it)."""
+    total = 0.0
+    for path in {checkpoint_file(cfg, k) for k in cfg.CLASSES}:
+        if not path.is_file():
+            return None
+        with h5py.File(path, "r") as f:
+            history = json.loads(f.attrs["history"])
+        if any("seconds" not in row for row in history):
+            return None
+        total += sum(row["seconds"] for row in history)
+    return round(total, 1)
+
+
+def score_class(k, generator, verifier, classifier, real, floor, cfg):
+    """Every number of one class's raw draws, and its real floor."""
+    rng = np.random.default_rng(cfg.SEED + k)
+    z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
+    x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
+    reseed_dropout(verifier, cfg.SEED + k)
+    top, _, ambiguous = ambiguity(*mc_predict(verifier, x, cfg.MC_PASSES, cfg.MC_BATCH))
+    accepted = top == k
+    n = min(cfg.N_PER_CLASS, len(real), len(floor))
+    features = {name: extract_features(classifier, images[:n]) for name, images in
+                (("fake", x), ("real", real), ("floor", floor))}
+    precision, recall = knn_precision_recall(features["real"], features["fake"], cfg.NEAREST_K)
+    floor_precision, floor_recall = knn_precision_recall(features["real"], features["floor"], cfg.NEAREST_K)
+    return {"class": k, "label_fidelity": float(np.mean(predict_classes(classifier, x) == k)),
+            "rejection_rate": float(1 - accepted.mean()),
+            "ambiguity_rate": float((ambiguous & accepted).sum() / max(accepted.sum(), 1)),
+            "fid": fid(features["fake"], features["real"]), "fid_floor": fid(features["floor"], features["real"]),
+            "precision": precision, "recall": recall, "precision_floor": floor_precision,
+            "recall_floor": floor_recall, "fid_images": n}
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    config.reject(config.one_of(cfg, "GENERATOR", ("class_gans", "acgan"))
+                  + config.one_of(cfg, "WEIGHTS", ("exported", "last")) + config.distinct_digits(cfg)
+                  + config.at_least_one(cfg, "MC_PASSES", "MC_BATCH", "NEAREST_K")
+                  + ([] if cfg.N_PER_CLASS > cfg.NEAREST_K else [f"N_PER_CLASS must exceed NEAREST_K={cfg.NEAREST_K}"]))
+    mnist = load_dataset("mnist")
+    verifier, verifier_info, classifier, held_out = judges(mnist)
+    (x_train, y_train), (x_test, y_test) = mnist
+    x_floor, y_floor = x_train[held_out], y_train[held_out]
+    start = time.perf_counter()
+    rows = [score_class(k, generator_for(cfg, k), verifier, classifier, x_test[y_test == k], x_floor[y_floor == k], cfg)
+            for k in cfg.CLASSES]
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key not in ("class", "fid_images")}
+    print(json.dumps({
+        "bench": "score_generators", "name": cfg.NAME, "generator": cfg.GENERATOR,
+        "generator_dir": paths.shown(paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, [0])[0].parent),
+        "weights": cfg.WEIGHTS, "classes": list(cfg.CLASSES), "n_per_class": cfg.N_PER_CLASS,
+        "backend": keras.backend.backend(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "min_label_fidelity": min(r["label_fidelity"] for r in rows),
+        "max_rejection_rate": max(r["rejection_rate"] for r in rows),
+        "mean_ambiguity_rate": mean["ambiguity_rate"],
+        "fid_over_floor": mean["fid"] / mean["fid_floor"],
+        "mean_precision": mean["precision"], "mean_recall": mean["recall"],
+        "verifier_floor": {"rejection_rate": verifier_info["test_rejection_rate"],
+                           "ambiguity_rate": verifier_info["test_ambiguity_rate"]},
+        "train_seconds": train_seconds(cfg), "score_seconds": round(time.perf_counter() - start, 1),
+        "per_class": [{key: round(v, 4) if isinstance(v, float) else v for key, v in r.items()} for r in rows],
+    }))
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())
