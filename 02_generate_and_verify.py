@@ -3,7 +3,8 @@
 Each image is quantised to uint8 (as saved), then passed MC_PASSES times through the
 verifier with dropout on: it is *accepted* if the top class of the mean is the digit it
 was generated for, and *ambiguous* if the top two classes' mean +- 2 SD intervals
-overlap. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan). A rerun reuses
+overlap. generated.npz also holds as many fresh raw draws (x_raw, y_raw), unverified,
+for 04 to compare. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan). A rerun reuses
 each digit_{k}.npz made with the same constants, generator and verifier, and draws the
 others again; a verifier trained with other constants is refused (--RETRAIN=1 retrains).
 
@@ -176,7 +177,16 @@ def generate_digit(k, generator, verifier, cfg, progbar):
         progbar.add(step)
     arrays = {name: np.concatenate(parts)[: cfg.N_PER_CLASS] for name, parts in kept.items()}
     arrays["y"] = np.full(cfg.N_PER_CLASS, k, np.uint8)
+    arrays["x_raw"] = raw_draws(k, generator, cfg)
     return arrays, counts
+
+
+def raw_draws(k, generator, cfg):
+    """N_PER_CLASS fresh draws of digit ``k``, not verified (the original experiment's protocol),
+    from a noise stream of their own: 04 trains on them to show what verification buys."""
+    z = np.random.default_rng((cfg.SEED + k, 1)).standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]),
+                                                                dtype=np.float32)
+    return to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
 
 
 def load_finished_digit(k, path, record):
@@ -189,6 +199,9 @@ def load_finished_digit(k, path, record):
         print(f"digit {k}: {paths.shown(path)} was made with {', '.join(stale)}: drawing it again")
         return None, None
     with np.load(path) as f:
+        if "x_raw" not in f.files:
+            print(f"digit {k}: {paths.shown(path)} was made by an older 02 (no raw draws): drawing it again")
+            return None, None
         arrays = {name: f[name] for name in f.files if name not in ("record", "counts")}
         return arrays, Counter(json.loads(str(f["counts"])))
 
@@ -282,6 +295,8 @@ def main(**overrides):
     save_npz(paths.generated_npz(output_dir), record,
              x_train=np.concatenate([per_digit[k]["x"] for k in cfg.CLASSES]),
              y_train=np.concatenate([per_digit[k]["y"] for k in cfg.CLASSES]),
+             x_raw=np.concatenate([per_digit[k]["x_raw"] for k in cfg.CLASSES]),
+             y_raw=np.concatenate([per_digit[k]["y"] for k in cfg.CLASSES]),
              **{name: np.concatenate([per_digit[k][name] for k in cfg.CLASSES])
                 for name in ("mean", "sd", "challenger", "ambiguous")})
     write_json(output_dir / "summary.json", {"generator": cfg.GENERATOR, "keep": cfg.KEEP,

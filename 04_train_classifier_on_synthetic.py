@@ -4,8 +4,8 @@ Every classifier sees the same number of training images (IMPRESSIONS) whatever 
 training set's size, and each training set is trained REPEATS times (seeds SEED,
 SEED + 1, ..., the same seeds for every set). An independent classifier, trained here
 on real MNIST (not 02's verifier, which filtered the data), then scores each generator:
-label fidelity, FID and k-NN precision/recall in its penultimate feature space. Needs
-02's generated.npz. A rerun reuses the classifiers it already trained with the same
+label fidelity, FID and k-NN precision/recall in its penultimate feature space, for
+the verified images and for as many raw (unverified) draws. Needs 02's generated.npz. A rerun reuses the classifiers it already trained with the same
 constants and data, and retrains the rest; an independent classifier trained with other
 constants is refused (--RETRAIN=1 retrains it).
 
@@ -52,12 +52,14 @@ VERBOSE = 1  # 1 = progress bars, 0 = silent
 TRAINING_SETS = {
     "real": "real MNIST train",
     "synthetic": "synthetic only",
+    "raw": "raw synthetic only (unverified)",
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
 INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
                                    "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE"})  # a finished run's record
+GENERATED_ARRAYS = ("x_train", "y_train", "ambiguous", "x_raw", "y_raw")  # what 04 reads from a generated.npz
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
     "acgan": ("AC-GAN", "GENERATED_ACGAN", "02_generate_and_verify.py --GENERATOR=acgan"),
@@ -85,12 +87,13 @@ def check(cfg):
 
 
 def load_generated(path, producer):
-    """``x_train``, ``y_train`` and ``ambiguous`` of a generated.npz, checked; a bad file is a UserError."""
+    """``x_train``, ``y_train``, ``ambiguous`` and the raw draws ``x_raw``, ``y_raw`` of a
+    generated.npz, checked; a bad file is a UserError."""
     if not path.is_file():
         raise UserError(f"Missing generated data {path}: run {producer} first.")
     try:
         with np.load(path) as f:
-            arrays = {name: f[name] for name in ("x_train", "y_train", "ambiguous") if name in f.files}
+            arrays = {name: f[name] for name in GENERATED_ARRAYS if name in f.files}
     except Exception as err:  # zip, pickle and format errors all mean the same to a user
         raise UserError(f"Cannot read generated data {path} ({err}); rerun {producer} to recreate it.") from err
     problem = generated_problem(arrays)
@@ -101,14 +104,16 @@ def load_generated(path, producer):
 
 def generated_problem(arrays):
     """What is wrong with the arrays of a generated.npz, or None."""
-    missing = [name for name in ("x_train", "y_train", "ambiguous") if name not in arrays]
+    missing = [name for name in GENERATED_ARRAYS if name not in arrays]
     if missing:
         return f"no {', '.join(missing)}"
-    x, y, ambiguous = arrays["x_train"], arrays["y_train"], arrays["ambiguous"]
-    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-        return f"x_train is {x.dtype} {x.shape}, expected uint8 (N, 28, 28) with N > 0"
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-        return f"y_train is {y.dtype} {y.shape}, expected one digit 0-9 per image"
+    for x_name, y_name in (("x_train", "y_train"), ("x_raw", "y_raw")):
+        x, y = arrays[x_name], arrays[y_name]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+            return f"{x_name} is {x.dtype} {x.shape}, expected uint8 (N, 28, 28) with N > 0"
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
+            return f"{y_name} is {y.dtype} {y.shape}, expected one digit 0-9 per image"
+    x, ambiguous = arrays["x_train"], arrays["ambiguous"]
     if ambiguous.shape != (len(x),) or ambiguous.dtype != bool:
         return f"ambiguous is {ambiguous.dtype} {ambiguous.shape}, expected one bool per image"
     return None
@@ -120,6 +125,7 @@ def training_sets(x_real, y_real, synthetic):
     return {
         "real": (x_real, y_real),
         "synthetic": (x_syn, y_syn),
+        "raw": (synthetic["x_raw"], synthetic["y_raw"].astype(np.uint8)),
         "real+synthetic": (np.concatenate([x_real, x_syn]), np.concatenate([y_real, y_syn])),
         "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]])),
     }
@@ -237,8 +243,9 @@ def report_markdown(report):
     lines = [
         "# Is the synthetic data any good?",
         "",
-        f"Synthetic data: `{s['generated']}` ({report['synthetic_images']} images, "
-        f"{report['ambiguous_images']} ambiguous). Every classifier is the same CNN ("
+        f"Synthetic data: `{s['generated']}`: {report['synthetic_images']} images that passed 02's verifier "
+        f"({report['ambiguous_images']} of them ambiguous), and as many fresh raw draws, not verified (the original "
+        "experiment's protocol): the two rows show what verification buys. Every classifier is the same CNN ("
         + "".join(f"conv 5x5 {f} - pool - " for f in s["filters"])
         + f"dense {s['dense_units']} - dropout 0.5 - softmax) trained on exactly "
         f"{report['accuracy'][0]['images_seen']} images (impressions) whatever its training set's size, then "
@@ -301,7 +308,8 @@ def load_all_generated(cfg):
 def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
     """Score every generator and the real floor with the independent ``model``; saves the
     disagreement figures. Returns ``(images per set for FID/PR, rows, {figure: caption})``."""
-    sizes = [cfg.METRIC_SAMPLES, len(x_test), len(floor_set[0])] + [len(g["x_train"]) for g in generated.values()]
+    sizes = [cfg.METRIC_SAMPLES, len(x_test), len(floor_set[0])] + [len(g[x]) for g in generated.values()
+                                                                     for x in ("x_train", "x_raw")]
     n_metric = min(sizes)
     if n_metric <= cfg.NEAREST_K:
         raise UserError(f"Only {n_metric} images per set for precision/recall; NEAREST_K={cfg.NEAREST_K} needs more.")
@@ -310,9 +318,10 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
     rows, figures = [], {}
     for name, data in generated.items():
         label = GENERATORS[name][0]
-        print(f"scoring the {label} data ({len(data['x_train'])} images)")
+        print(f"scoring the {label} data ({len(data['x_train'])} verified and as many raw images)")
+        raw_row, _ = score(f"{label}, raw draws", data["x_raw"], data["y_raw"], model, real_features, n_metric, cfg)
         row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
-        rows.append({"generator": name, "file": paths.shown(data["path"]), **row})
+        rows += [{"generator": name, "file": paths.shown(data["path"]), **r} for r in (raw_row, row)]
         fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
         if fig is not None:
             save_figure(fig, output_dir / f"disagreements_{name}.png")

@@ -81,6 +81,8 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     with np.load(out / "generated.npz") as f:
         assert f["x_train"].shape == (40, 28, 28) and f["x_train"].dtype == np.uint8
         assert f["y_train"].tolist() == [1] * 20 + [7] * 20
+        assert f["x_raw"].shape == (40, 28, 28) and f["y_raw"].tolist() == f["y_train"].tolist()
+        assert not np.array_equal(f["x_raw"], f["x_train"]), "raw draws come from a noise stream of their own"
     summary = json.loads((out / "summary.json").read_text())
     row = summary["classes"][0]
     assert row["digit"] == 1 and row["accepted"] + row["rejected"] == row["drawn"] >= 20

@@ -15,12 +15,13 @@ TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=2560, BATCH_SIZ
             METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, VERBOSE=0)
 
 
-def write_generated(path, x, y, ambiguous):
-    """An npz with the keys and types 02 writes."""
+def write_generated(path, x, y, ambiguous, raw=None):
+    """An npz with the keys and types 02 writes; ``raw = (x, y)`` (default: the verified images)."""
     n = len(x)
     mean = np.eye(10, dtype=np.float32)[y]
     save_npz(path, x_train=x, y_train=y.astype(np.uint8), mean=mean, sd=np.zeros((n, 10), np.float32),
-             challenger=np.zeros(n, np.int64), ambiguous=ambiguous)
+             challenger=np.zeros(n, np.int64), ambiguous=ambiguous, x_raw=(raw or (x, y))[0],
+             y_raw=(raw or (x, y))[1].astype(np.uint8))
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,13 @@ def script():
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, mnist):
     """'class_gans': 400 real train images 04 does not use as real data (REAL_SUBSET=600),
-    a quarter marked ambiguous; 'acgan': 300 images of pure noise, a deliberately bad generator."""
+    a quarter marked ambiguous, and 400 others as its raw draws; 'acgan': 300 images of pure
+    noise, a deliberately bad generator."""
     root = tmp_path_factory.mktemp("w04")
     (x_train, y_train), _ = mnist
     ambiguous = np.arange(400) % 4 == 0
-    write_generated(root / "generated.npz", x_train[1000:1400], y_train[1000:1400], ambiguous)
+    write_generated(root / "generated.npz", x_train[1000:1400], y_train[1000:1400], ambiguous,
+                    raw=(x_train[1400:1800], y_train[1400:1800]))
     noise = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
     write_generated(root / "generated_acgan.npz", noise, np.arange(300) % 10, np.zeros(300, bool))
     return root
@@ -54,8 +57,8 @@ def report(script, workspace):
 
 def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
     rows = {r["training_set"]: r for r in report["accuracy"]}
-    assert list(rows) == ["real", "synthetic", "real+synthetic", "real+ambiguous"]
-    assert [rows[name]["images"] for name in rows] == [600, 400, 1000, 700]
+    assert list(rows) == ["real", "synthetic", "raw", "real+synthetic", "real+ambiguous"]
+    assert [rows[name]["images"] for name in rows] == [600, 400, 400, 1000, 700]
     for r in rows.values():
         assert r["images_seen"] == 2560 and r["seeds"] == [100, 101] and len(r["accuracies"]) == 2
         assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
@@ -66,10 +69,12 @@ def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
 
 def test_metrics_rank_the_noise_generator_below_real_looking_data(report):
     rows = {r["data"]: r for r in report["metrics"]}
-    assert list(rows) == ["per-class DCGANs", "AC-GAN", "real (floor)"]
+    assert list(rows) == ["per-class DCGANs, raw draws", "per-class DCGANs", "AC-GAN, raw draws", "AC-GAN",
+                          "real (floor)"]
     assert report["metric_samples"] == 120 and report["independent_classifier"]["settings"]["seed"] == 7
     good, noise, floor = rows["per-class DCGANs"], rows["AC-GAN"], rows["real (floor)"]
     assert good["images"] == 400 and noise["images"] == 300 and floor["images"] == 120
+    assert rows["per-class DCGANs, raw draws"]["images"] == 400 and rows["AC-GAN, raw draws"]["fid"] == noise["fid"]
     assert 0.3 < good["label_fidelity"] <= 1 and 0.3 < floor["label_fidelity"] <= 1
     assert noise["label_fidelity"] < good["label_fidelity"]
     assert 0 <= good["fid"] < noise["fid"] and 0 <= floor["fid"] < noise["fid"]
@@ -100,10 +105,10 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     monkeypatch.setattr(script, "train_classifier", lambda model, x, *a, **k: trained.append(len(x)) or
                         original(model, x, *a, **k))
     script.main(**{**TINY, "REPEATS": 3}, **paths(workspace, GENERATED_ACGAN=""))
-    assert sorted(trained) == [400, 600, 700, 1000]  # one new run (seed 102) per training set
+    assert sorted(trained) == [400, 400, 600, 700, 1000]  # one new run (seed 102) per training set
     assert weights.stat().st_mtime_ns == stamp
     again = json.loads((workspace / "report" / "report.json").read_text())
-    assert [r["data"] for r in again["metrics"]] == ["per-class DCGANs", "real (floor)"]
+    assert [r["data"] for r in again["metrics"]] == ["per-class DCGANs, raw draws", "per-class DCGANs", "real (floor)"]
     assert [r["accuracies"][:2] for r in again["accuracy"]] == [r["accuracies"] for r in report["accuracy"]]
 
 
@@ -124,13 +129,15 @@ def test_missing_generated_data_says_run_02(script, tmp_path):
         script.main(**TINY, **paths(tmp_path, GENERATED=str(missing)))
 
 
-@pytest.mark.parametrize("x, problem", [
-    (np.zeros((5, 28, 28), np.float32), "x_train is float32"),
-    (np.zeros((5, 28, 27), np.uint8), r"x_train is uint8 \(5, 28, 27\)"),
+@pytest.mark.parametrize("x, raw, problem", [
+    (np.zeros((5, 28, 28), np.float32), True, "x_train is float32"),
+    (np.zeros((5, 28, 27), np.uint8), True, r"x_train is uint8 \(5, 28, 27\)"),
+    (np.zeros((5, 28, 28), np.uint8), False, "no x_raw, y_raw"),  # an older 02's file
 ])
-def test_wrongly_shaped_generated_data_names_the_file(script, tmp_path, x, problem):
+def test_wrongly_shaped_generated_data_names_the_file(script, tmp_path, x, raw, problem):
     path = tmp_path / "generated.npz"
-    save_npz(path, x_train=x, y_train=np.zeros(5, np.uint8), ambiguous=np.zeros(5, bool))
+    arrays = dict(x_raw=np.zeros((5, 28, 28), np.uint8), y_raw=np.zeros(5, np.uint8)) if raw else {}
+    save_npz(path, x_train=x, y_train=np.zeros(5, np.uint8), ambiguous=np.zeros(5, bool), **arrays)
     with pytest.raises(UserError, match=rf"generated.npz is not generated data as 02_generate_and_verify.py writes "
                                         rf"it \({problem}"):
         script.main(**TINY, **paths(tmp_path))
