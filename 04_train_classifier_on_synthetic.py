@@ -5,9 +5,10 @@ training set's size, and each training set is trained REPEATS times (seeds SEED,
 SEED + 1, ..., the same seeds for every set). An independent classifier, trained here
 on real MNIST (not 02's verifier, which filtered the data), then scores each generator:
 label fidelity, FID and k-NN precision/recall in its penultimate feature space, for
-the verified images and for as many raw (unverified) draws. Needs 02's generated.npz. A rerun reuses the classifiers it already trained with the same
-constants and data, and retrains the rest; an independent classifier trained with other
-constants is refused (--RETRAIN=1 retrains it).
+the verified images and for as many raw (unverified) draws. Needs 02's generated.npz. A
+rerun reuses the classifiers it already trained with the same constants and data, and
+retrains the rest; an independent classifier trained with other constants is refused
+(--RETRAIN=1 retrains it).
 
     python 04_train_classifier_on_synthetic.py
     python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
