@@ -1,10 +1,9 @@
 """The adversarial step, written once for both GANs here: the per-digit DCGAN and the AC-GAN.
 
 D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 on
-generated ones; G learns to make D say 1 on its images (the non-saturating loss; or
-both as least squares, LSGAN). An
-AC-GAN (a generator with a label input, a discriminator with a class head) adds the
-auxiliary class loss to both. Each network has its own optimizer over its own weights,
+generated ones; G learns to make D say 1 on its images (the non-saturating loss, or both
+as least squares: LSGAN). An AC-GAN (a generator with a label input, a discriminator
+with a class head) adds the auxiliary class loss to both. Each network has its own optimizer over its own weights,
 so a D update cannot move G and vice versa: no ``trainable = False`` toggling, the
 Keras-2 pattern that silently stops training D in Keras 3.
 """

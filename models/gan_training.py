@@ -49,7 +49,8 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     None for a per-class GAN. After each epoch ``on_epoch_end(epoch, history)`` runs, then
     (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
     crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
-    checkpoint is written. Returns the history: per epoch, a dict of mean metrics and its wall time ("seconds").
+    checkpoint is written. Returns the history: per epoch, a dict of its mean metrics and
+    its wall time (``seconds``).
     """
     rng = np.random.default_rng(seed)
     start, history = 0, []
