@@ -23,4 +23,4 @@ def table(rows):
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        print(table([json.loads(line) for line in f if line.strip()]))
+        print(table([json.loads(line) for line in f if line.startswith("{")]))  # skip any log lines
