@@ -41,7 +41,8 @@ def test_writes_every_promised_file_then_skips_then_resumes(script, dirs, tmp_pa
         assert checkpoint_epoch(weights / "checkpoints" / f"digit_{k}.h5") == 2
         rows = read_csv(outputs / f"digit_{k}" / "losses.csv")
         assert [r["epoch"] for r in rows] == ["1", "2"]
-        assert set(rows[0]) == {"epoch", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"}
+        assert set(rows[0]) == {"epoch", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
+                                "seconds"}
         assert all(np.isfinite(float(v)) for r in rows for v in r.values())
         for name in ("loss_curve.png", "samples_epoch_001.png", "samples_epoch_002.png"):
             assert (outputs / f"digit_{k}" / name).stat().st_size > 1000

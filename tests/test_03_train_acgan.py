@@ -35,7 +35,7 @@ def check_outputs(tmp_path, dataset, n_classes):
     with open(outputs / "losses.csv") as f:
         rows = list(csv.DictReader(f))
     assert set(rows[0]) == {"epoch", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "d_class",
-                            "d_class_acc_real", "g_loss", "g_class"}
+                            "d_class_acc_real", "g_loss", "g_class", "seconds"}
     for name in ("loss_curve.png", "samples_epoch_001.png"):
         assert (outputs / name).stat().st_size > 1000
 
