@@ -16,6 +16,7 @@ from models import config  # first: it quiets TensorFlow's C++ start-up logging 
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,7 +28,8 @@ from models.data import load_dataset, to_uint8
 from models.files import load_weights, save_figure, save_npz, save_weights, write_json, write_text
 from models.gan import generate_images
 from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
-from models.record import differences, fingerprint, make_record, read_record, require_match
+from models.pretrained import SOURCES, choose, sidecar
+from models.record import differences, fingerprint, make_record, matches, read_record, require_match
 from models.verifier import VERIFIERS, ambiguity, mc_predict, mc_scores, reseed_dropout, train_verifier
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
@@ -49,8 +51,10 @@ RETRAIN = False  # train a new verifier even where one exists (one made with oth
 GALLERY_SIZE = 12  # ambiguous images shown in the gallery figure
 SEED = 2024  # digit k is drawn with seed SEED + k
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+WEIGHTS_FROM = "auto"  # "auto": weights trained here where they exist, else the shipped ones; or "shipped", "trained"
 GENERATOR_DIR = ""  # generator weights ("" = weights/class_gans or weights/acgan/mnist)
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
+SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
 OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/generated[_acgan])
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
@@ -63,6 +67,7 @@ GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     problems = (config.one_of(cfg, "GENERATOR", GENERATOR_HINTS) + config.one_of(cfg, "KEEP", KEEP_MODES)
+                + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
                 + config.one_of(cfg, "VERIFIER", VERIFIERS) + config.distinct_digits(cfg))
     problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
                                     "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
@@ -72,13 +77,31 @@ def check(cfg):
 
 
 def load_generators(cfg):
-    """{digit: (generator, its weights file)}, all loaded up front, so a missing one fails before hours of work."""
-    files = paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, cfg.CLASSES)
+    """{digit: (generator, its weights file)}, all loaded up front, so a missing one fails before
+    hours of work; each is the one trained here or the shipped one (WEIGHTS_FROM)."""
+    trained = paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, cfg.CLASSES)
+    shipped = paths.generator_files(cfg.GENERATOR, shipped_generator_dir(cfg), cfg.CLASSES)
+    chosen = {k: choose(trained[k], shipped[k], cfg.WEIGHTS_FROM) for k in cfg.CLASSES}
+    for source in sorted({source for _, source in chosen.values()}):
+        digits = [k for k, (_, s) in chosen.items() if s == source]
+        folders = sorted({paths.shown(path.parent) for path, s in chosen.values() if s == source})
+        print(f"generators of {cfg.GENERATOR} for {digits_text(digits)}: {', '.join(folders)} ({source})")
+    files = {k: path for k, (path, _) in chosen.items()}
     missing = sorted({paths.shown(p) for p in files.values() if not p.is_file()})
     if missing:
         raise UserError(f"Missing generator weights {', '.join(missing)}: {GENERATOR_HINTS[cfg.GENERATOR]}")
     loaded = {path: load_generator(path, GENERATOR_HINTS[cfg.GENERATOR]) for path in set(files.values())}
     return {k: (loaded[path], path) for k, path in files.items()}
+
+
+def shipped_generator_dir(cfg):
+    shipped = paths.resolve(cfg.SHIPPED_DIR)
+    default = paths.CLASS_GANS_WEIGHTS if cfg.GENERATOR == "class_gans" else f"{paths.ACGAN_WEIGHTS}/mnist"
+    return shipped / Path(default).relative_to(paths.VERIFIER_WEIGHTS)
+
+
+def digits_text(digits):
+    return f"digit {digits[0]}" if len(digits) == 1 else f"digits {', '.join(map(str, digits))}"
 
 
 def get_verifier(cfg, mnist, weights_dir, output_dir):
@@ -87,19 +110,22 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
     (accuracy, and the rejection and ambiguity rates 02 reports for generated digits: the
     verifier's own floor), measured once and kept beside the weights."""
     (x_train, y_train), (x_test, y_test) = mnist
-    path = paths.verifier(weights_dir, cfg.VERIFIER)
-    info_path = path.with_name(path.name.replace(".weights.h5", ".json"))
     record = make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train, "MNIST train labels": y_train})
+    shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
+    path, source = choose(paths.verifier(weights_dir, cfg.VERIFIER), shipped,
+                          "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))
+    info_path = sidecar(path)
     keras.utils.set_random_seed(cfg.VERIFIER_SEED)
     model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
     subset = cfg.VERIFIER_SUBSET or None
     x_test, y_test = x_test[:subset], y_test[:subset]
     if path.is_file() and not cfg.RETRAIN:
+        print(f"verifier: {paths.shown(path)} ({source})")
         require_match(path, record, "rerun with --RETRAIN=1 to train a new verifier")
         load_weights(model, path, "delete it and rerun to retrain it")
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
         if info.get("measured_with") != measurement(cfg, record):  # a summary: measure again rather than trust it
-            info = measure_verifier(cfg, model, x_test, y_test, record, info_path)
+            info = measure_verifier(cfg, model, x_test, y_test, record, info_path if source != "shipped" else None)
         return model, info, path
     order = np.random.default_rng(cfg.VERIFIER_SEED).permutation(len(x_train))
     val, train = order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][:subset]
@@ -126,7 +152,7 @@ def measurement(cfg, record):
 
 
 def measure_verifier(cfg, model, x_test, y_test, record, info_path):
-    """The verifier's MC verdicts on the real test images, written to ``info_path``."""
+    """The verifier's MC verdicts on the real test images, written to ``info_path`` (unless None)."""
     print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
     reseed_dropout(model, cfg.VERIFIER_SEED)
     scores = mc_scores(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
@@ -136,7 +162,8 @@ def measure_verifier(cfg, model, x_test, y_test, record, info_path):
             "epochs": cfg.VERIFIER_EPOCHS, "record": record, "measured_with": measurement(cfg, record)}
     print(f"verifier on the real MNIST test set (mean of {cfg.MC_PASSES} MC passes): accuracy "
           f"{scores['accuracy']:.2%}, ambiguous {scores['ambiguity_rate']:.2%} of the correctly classified")
-    write_json(info_path, info)
+    if info_path is not None:
+        write_json(info_path, info)
     return info
 
 

@@ -28,7 +28,8 @@ from models.data import load_dataset
 from models.files import load_weights, save_figure, save_weights, write_json, write_text
 from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
 from models.plots import captioned_grid, confusion_matrix
-from models.record import fingerprint, make_record, require_match
+from models.pretrained import SOURCES, choose, sidecar
+from models.record import fingerprint, make_record, matches, require_match
 
 REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 600_000  # training images every classifier sees, whatever the size of its training set
@@ -46,7 +47,9 @@ RETRAIN = False  # train a new independent classifier even where one exists
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+WEIGHTS_FROM = "auto"  # the independent classifier: "auto" = the one trained here if any, else the shipped one
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
+SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
 OUTPUT_DIR = paths.REPORT_OUTPUT  # report.md, report.json, runs.json (finished runs) and figures
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
@@ -70,7 +73,7 @@ GENERATORS = {  # name: (label in the report, constant naming its npz, the comma
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     problems = config.at_least_one(cfg, "REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS", "NEAREST_K",
-                                   "GALLERY_SIZE")
+                                   "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
@@ -181,10 +184,13 @@ def independent_split(cfg, n_train):
 def get_independent_classifier(cfg, weights_dir, train, test):
     """Load the independent classifier made with these constants and images, or train it on
     ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
-    path = paths.independent_classifier(weights_dir)
-    info_path = path.with_name("independent_classifier.json")
     record = make_record(cfg, INDEPENDENT_CONSTANTS, inputs={"training images": train[0], "training labels": train[1]})
+    path, source = choose(paths.independent_classifier(weights_dir),
+                          paths.independent_classifier(paths.resolve(cfg.SHIPPED_DIR)),
+                          "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))
+    info_path = sidecar(path)
     if path.is_file() and not cfg.RETRAIN:
+        print(f"independent classifier: {paths.shown(path)} ({source})")
         require_match(path, record, "rerun with --RETRAIN=1 to train it again")
         model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
         load_weights(model, path, "delete it and rerun to retrain it")

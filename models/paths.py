@@ -13,6 +13,7 @@ CLASS_GANS_OUTPUT = "outputs/class_gans"
 ACGAN_WEIGHTS = "weights/acgan"  # 03 writes {dataset}/ here, 02 reads mnist/
 ACGAN_OUTPUT = "outputs/acgan"
 VERIFIER_WEIGHTS = "weights"  # 02's verifier, 04's independent classifier
+PRETRAINED_WEIGHTS = "weights/pretrained"  # the shipped copies (float16, in git), laid out as weights/
 GENERATED_OUTPUT = {"class_gans": "outputs/generated", "acgan": "outputs/generated_acgan"}  # 02 writes, 04 reads
 REPORT_OUTPUT = "outputs/report"
 

@@ -54,7 +54,7 @@ def run(script, root, **overrides):
                     VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500,
                     GALLERY_SIZE=4, VERBOSE=0,
                     GENERATOR_DIR=str(root / "gens"), WEIGHTS_DIR=str(root / "weights"),
-                    OUTPUT_DIR=str(root / "out"))
+                    SHIPPED_DIR=str(root / "shipped"), OUTPUT_DIR=str(root / "out"))
     return script.main(**{**settings, **overrides})
 
 
@@ -160,7 +160,7 @@ def test_damaged_verifier_names_the_file(script, workspace, tmp_path):
 
 def test_missing_generators_say_run_01(script, tmp_path):
     with pytest.raises(UserError, match=r"generator_3.weights.h5.*run 01_train_class_gans.py first"):
-        script.main(CLASSES="3", GENERATOR_DIR=str(tmp_path), WEIGHTS_DIR=str(tmp_path))
+        script.main(CLASSES="3", GENERATOR_DIR=str(tmp_path), WEIGHTS_DIR=str(tmp_path), SHIPPED_DIR=str(tmp_path))
 
 
 def test_bad_keep_is_rejected_before_work(script, tmp_path):

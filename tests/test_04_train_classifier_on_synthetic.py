@@ -46,7 +46,8 @@ def workspace(tmp_path_factory, mnist):
 
 def paths(root, **more):
     return {"GENERATED": str(root / "generated.npz"), "GENERATED_ACGAN": str(root / "generated_acgan.npz"),
-            "WEIGHTS_DIR": str(root / "weights"), "OUTPUT_DIR": str(root / "report"), **more}
+            "WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "shipped"),
+            "OUTPUT_DIR": str(root / "report"), **more}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,133 @@
+"""Shipped weights: float16 copies with a SHA256 manifest, chosen by 02 and 04 when none are trained here."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from models.checkpoint import export_generator
+from models.classifier import build_classifier, to_classifier_input
+from models.config import UserError
+from models.data import select_class, to_gan_range
+from models.files import save_weights, write_json
+from models.pretrained import MANIFEST, check, choose, sha256, ship
+
+from conftest import load_script
+from test_02_generate_and_verify import image_generator
+
+
+@pytest.fixture
+def classifier_files(tmp_path):
+    """A tiny classifier saved as trained here (weights with a record, and its .json), and its shipped copy."""
+    trained = tmp_path / "weights" / "independent_classifier.weights.h5"
+    model = build_classifier((4, 8), 256)
+    save_weights(model, trained, {"constants": {"DENSE_UNITS": 256}, "inputs": {}})
+    write_json(trained.with_name("independent_classifier.json"), {"test_accuracy": 0.5})
+    ship([trained], tmp_path / "weights", tmp_path / "shipped")
+    return model, trained, tmp_path / "shipped" / "independent_classifier.weights.h5"
+
+
+def test_ship_stores_float16_with_the_record_and_a_manifest_of_both_files(classifier_files):
+    model, trained, shipped = classifier_files
+    with h5py.File(shipped) as f:
+        assert json.loads(f.attrs["record"])["constants"] == {"DENSE_UNITS": 256}
+        arrays = []
+        f.visititems(lambda name, item: arrays.append(item.dtype) if isinstance(item, h5py.Dataset) else None)
+        assert len(arrays) == 8 and set(arrays) == {np.dtype("float16")}
+    listed = json.loads((shipped.parent / MANIFEST).read_text())
+    assert listed == {name: sha256(shipped.parent / name)
+                      for name in ("independent_classifier.json", "independent_classifier.weights.h5")}
+    assert shipped.stat().st_size < 0.6 * trained.stat().st_size
+    again = build_classifier((4, 8), 256)
+    again.load_weights(shipped)
+    images = to_classifier_input(np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    np.testing.assert_allclose(again.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-3)
+
+
+def test_choose_prefers_weights_trained_here_unless_told(classifier_files):
+    _, trained, shipped = classifier_files
+    assert choose(trained, shipped, "auto") == (trained, "trained here")
+    assert choose(trained, shipped, "shipped") == (shipped, "shipped")
+    trained.unlink()
+    assert choose(trained, shipped, "auto") == (shipped, "shipped")
+    assert choose(trained, shipped, "auto", usable=lambda path: False) == (trained, "trained here")
+    assert choose(trained, shipped, "trained") == (trained, "trained here")
+    assert choose(trained, shipped.with_name("nothing.weights.h5"), "auto") == (trained, "trained here")
+
+
+@pytest.mark.parametrize("damaged", ["independent_classifier.weights.h5", "independent_classifier.json"])
+def test_a_damaged_shipped_file_is_refused_with_how_to_restore_it(classifier_files, damaged):
+    _, trained, shipped = classifier_files
+    file = shipped.parent / damaged
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 1
+    file.write_bytes(bytes(data))
+    trained.unlink()
+    for source in ("auto", "shipped"):
+        with pytest.raises(UserError, match=rf"{damaged} is missing or damaged .*MANIFEST.json.*"
+                                            rf"restore it with `git checkout -- .*shipped/{damaged}`"):
+            choose(trained, shipped, source)
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(classifier_files):
+    _, _, shipped = classifier_files
+    with pytest.raises(UserError, match=r"other.weights.h5 is not listed in .*MANIFEST.json"):
+        check(shipped.with_name("other.weights.h5"))
+
+
+@pytest.fixture(scope="module")
+def shipped_02(tmp_path_factory, mnist):
+    """A digit-1 generator and a tiny verifier trained here by 02, then shipped to their own folder."""
+    root = tmp_path_factory.mktemp("shipped02")
+    (x_train, y_train), _ = mnist
+    first = to_gan_range(select_class(x_train, y_train, 1)[:1])[0]
+    export_generator(image_generator(first), root / "weights" / "class_gans" / "generator_1.weights.h5",
+                     {"constants": {}, "inputs": {}})
+    s02 = load_script("02_generate_and_verify.py")
+    run_02(s02, root, WEIGHTS_FROM="trained", GENERATOR_DIR=str(root / "weights" / "class_gans"),
+           WEIGHTS_DIR=str(root / "weights"))
+    ship([root / "weights" / "class_gans" / "generator_1.weights.h5", root / "weights" / "verifier_default.weights.h5"],
+         root / "weights", root / "shipped")
+    return s02, root
+
+
+def run_02(s02, root, **overrides):
+    settings = dict(CLASSES="1", N_PER_CLASS=20, MC_PASSES=10, DRAW_BATCH=16, MAX_DRAWS=400, VERIFIER_EPOCHS=1,
+                    VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500, GALLERY_SIZE=4, VERBOSE=0,
+                    GENERATOR_DIR=str(root / "none"), WEIGHTS_DIR=str(root / "none"),
+                    SHIPPED_DIR=str(root / "shipped"), OUTPUT_DIR=str(root / "out"))
+    s02.main(**{**settings, **overrides})
+
+
+def test_02_uses_the_shipped_weights_when_none_are_trained_here_and_says_so(shipped_02, capsys):
+    s02, root = shipped_02
+    run_02(s02, root)
+    printed = capsys.readouterr().out
+    assert "generators of class_gans for digit 1: " in printed and "shipped/class_gans (shipped)" in printed
+    assert "shipped/verifier_default.weights.h5 (shipped)" in printed
+    assert not (root / "none").exists(), "nothing may be trained when the shipped weights fit"
+    with np.load(root / "out" / "generated.npz") as f:
+        inputs = json.loads(str(f["record"]))["inputs"]
+        assert (f["mean"].argmax(axis=1) == 1).all() and len(f["y_train"]) == 20
+    assert inputs["verifier"] == sha256(root / "shipped" / "verifier_default.weights.h5")
+    assert inputs["generator of digit 1"] == sha256(root / "shipped" / "class_gans" / "generator_1.weights.h5")
+
+
+def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
+    s02, root = shipped_02
+    copy = tmp_path / "shipped"
+    copy.mkdir()
+    for name in [*json.loads((root / "shipped" / MANIFEST).read_text()), MANIFEST]:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((root / "shipped" / name).read_bytes())
+    (copy / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is missing or damaged.*git checkout -- "):
+        run_02(s02, root, SHIPPED_DIR=str(copy), OUTPUT_DIR=str(tmp_path / "out"))
+
+
+def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shipped_02, tmp_path, capsys):
+    s02, root = shipped_02
+    run_02(s02, root, DROPOUT=0.3, WEIGHTS_DIR=str(tmp_path / "weights"), OUTPUT_DIR=str(tmp_path / "out"))
+    assert (tmp_path / "weights" / "verifier_default.weights.h5").is_file()
+    assert "training the default verifier" in capsys.readouterr().out
