@@ -30,9 +30,9 @@ from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 
 STEPS = 60  # timed training steps
 WARMUP = 5  # untimed steps first (tracing / compilation)
-BATCH_SIZE = 64  # as in 01
+BATCH_SIZE = 32  # as in 01
 LATENT_DIM = 100  # as in 01
-WIDTH = 64  # as in 01
+WIDTH = 32  # as in 01
 DIGIT = 1  # the class trained (the largest, 6742 images)
 SEED = 0  # weights and noise
 
