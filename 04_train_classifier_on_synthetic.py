@@ -35,14 +35,14 @@ REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 600_000  # training images every classifier sees, whatever the size of its training set
 BATCH_SIZE = 128  # images per training step
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
-DENSE_UNITS = 1024  # width of its penultimate ("features") layer: the FID and precision/recall feature space
+DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
 METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall
 GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
 REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
 SEED = 100  # repeat r of every training set uses seed SEED + r
 INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
-INDEPENDENT_IMPRESSIONS = 600_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
+INDEPENDENT_IMPRESSIONS = 300_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
 RETRAIN = False  # train a new independent classifier even where one exists
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
