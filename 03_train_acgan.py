@@ -26,15 +26,15 @@ from models.record import make_record, matches, without
 
 DATASET = "mnist"  # "mnist", "fashion_mnist" or "emnist_letters"
 EPOCHS = 20  # passes over the training set
-BATCH_SIZE = 64  # images per D step and per G step
+BATCH_SIZE = 32  # images per D step and per G step
 LATENT_DIM = 100  # length of the generator's noise vector z
-WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as many)
+WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
-D_DROPOUT = 0.4  # dropout after each of D's conv layers
+D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
-LOSS = "non_saturating"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
+LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
