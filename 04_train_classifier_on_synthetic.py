@@ -31,8 +31,8 @@ from models.plots import captioned_grid, confusion_matrix
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import fingerprint, make_record, matches, require_match
 
-REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
-IMPRESSIONS = 600_000  # training images every classifier sees, whatever the size of its training set
+REPEATS = 2  # seeds per training set: the table shows mean +- sd over them
+IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
 BATCH_SIZE = 128  # images per training step
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
 DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
