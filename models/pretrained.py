@@ -61,8 +61,9 @@ def check(path):
 
 def ship(weights_files, from_dir, to_dir):
     """Copy each ``*.weights.h5`` (a path under ``from_dir``) with float32 arrays stored as
-    float16, and its ``.json`` beside it, to the same place under ``to_dir``; then rewrite
-    ``to_dir``'s manifest with the SHA256 of every file it lists."""
+    float16 and without optimizer state (nothing trains on from a shipped file), and its
+    ``.json`` beside it, to the same place under ``to_dir``; then rewrite ``to_dir``'s
+    manifest with the SHA256 of every file it lists."""
     to_dir = Path(to_dir)
     manifest_path = to_dir / MANIFEST
     listed = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -87,12 +88,16 @@ def sha256(path):
 
 
 def _float16_copy(source, target):
-    """``source`` (an HDF5 file) with every float32 array as float16 (attributes kept)."""
+    """``source`` (a Keras weights file) with every float32 array as float16 (gzipped),
+    attributes kept, and its optimizer group (Adam's moments: twice the weights) left out."""
     with atomic_path(target) as tmp, h5py.File(source, "r") as f, h5py.File(tmp, "w") as g:
         def copy(name, item):
+            if name.split("/")[0] == "optimizer":
+                return
             if isinstance(item, h5py.Dataset):
                 data = item[()]
-                g.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+                data = data.astype(np.float16) if data.dtype == np.float32 else data
+                g.create_dataset(name, data=data, **({"compression": "gzip", "shuffle": True} if data.ndim else {}))
             else:
                 g.require_group(name)
             g[name].attrs.update(item.attrs)
