@@ -10,6 +10,7 @@ passes over the real test images, same dropout seed) in float16 beside the float
 recorded in weights/verifier_default.json. Needs the weights trained here at the defaults.
 """
 
+import functools
 import json
 import time
 
@@ -29,8 +30,13 @@ GENERATORS = {"class_gans": [(f"class_gans/generator_{k}", k) for k in range(10)
               "acgan": [("acgan/mnist/generator", k) for k in range(10)]}
 
 
+@functools.cache
+def generator_at(root, name):
+    return load_generator(root / f"{name}.weights.h5", "train it at the defaults first")
+
+
 def draws(root, name, k, z):
-    generator = load_generator(root / f"{name}.weights.h5", "train it at the defaults first")
+    generator = generator_at(root, name)  # the AC-GAN is loaded once for its ten classes
     labels = np.full(len(z), k, "int32") if name.startswith("acgan") else None
     return to_uint8(generate_images(generator, z, labels))
 
