@@ -16,6 +16,7 @@ VERIFIER_WEIGHTS = "weights"  # 02's verifier, 04's independent classifier
 PRETRAINED_WEIGHTS = "weights/pretrained"  # the shipped copies (float16, in git), laid out as weights/
 GENERATED_OUTPUT = {"class_gans": "outputs/generated", "acgan": "outputs/generated_acgan"}  # 02 writes, 04 reads
 REPORT_OUTPUT = "outputs/report"
+AMBIGUOUS_OUTPUT = "outputs/ambiguous"  # 05 writes, 04 reads
 
 
 def resolve(folder):

@@ -142,3 +142,29 @@ def epoch_reporter(out_dir, title, sample, sample_every, epochs, ncols=10, row_l
             save_figure(grid, out_dir / f"samples_epoch_{epoch:03d}.png")
 
     return on_epoch_end
+
+
+def slide_figure(images, mean, sd, pairs, mixes, title=None):
+    """One row per class pair: images (P, S, 28, 28) drawn at mixes (P, S) from class a (0) to b (1),
+    each above the verifier's MC mean of a and b with +-2 SD bars (mean, sd: (P, S, classes))."""
+    n_pairs, steps = np.asarray(images).shape[:2]
+    fig, axes = plt.subplots(2 * n_pairs, steps, figsize=(steps * 0.95, n_pairs * 2.0 + 0.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 0.8] * n_pairs})
+    for p, (a, b) in enumerate(pairs):
+        for s in range(steps):
+            ax_img, ax_bar = axes[2 * p, s], axes[2 * p + 1, s]
+            ax_img.imshow(images[p][s], cmap="gray", vmin=0, vmax=255)
+            ax_img.set_xticks([])
+            ax_img.set_yticks([])
+            ax_img.set_title(f"t={mixes[p][s]:.2f}", fontsize=7, pad=2)
+            ax_bar.bar([0, 1], mean[p][s][[a, b]], yerr=2 * sd[p][s][[a, b]], color=["tab:blue", "tab:orange"],
+                       capsize=2, width=0.7)
+            ax_bar.set_xticks([0, 1], [str(a), str(b)], fontsize=7)
+            ax_bar.set_ylim(0, 1.1)
+            ax_bar.tick_params(axis="y", labelsize=6)
+            if s:
+                ax_bar.set_yticklabels([])
+        axes[2 * p, 0].set_ylabel(f"{a} to {b}", fontsize=9)
+    fig.suptitle(title or "between two classes: AC-GAN label mix t, verifier MC mean +-2 SD", fontsize=9)
+    fig.tight_layout()
+    return fig

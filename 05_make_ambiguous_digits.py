@@ -1,0 +1,252 @@
+"""Ambiguous digits on demand: digits between two given classes, verified like 02's.
+
+For each class pair in PAIRS, the MNIST AC-GAN (03) draws from noise z with its class
+label mixed between the two classes, at the mix t where the verifier (dropout off) ranks
+both classes equally: a bisection per z (models/ambiguous.py). Each image then gets the
+same MC_PASSES-pass verifier as 02. Kept: images the verifier flags ambiguous between
+exactly the pair asked for (the yield, their share of the drawn images, is reported),
+labelled with the verifier's top class, its MC mean (a soft label) kept beside it. For
+04's experiment each kept image gets a clear twin: the same z drawn as its label's pure
+class (t = 0 or 1), marked ``clear`` where the verifier accepts it and does not flag it.
+ambiguous.npz has 02's fields (x_train, y_train, mean, sd, challenger, ambiguous) plus
+mix, pair, x_clear, clear, and test_ambiguous: the verifier's flags on the real MNIST
+test images (04 scores its classifiers on those, the hardest real digits). Rerun to
+resume: pairs finished with the same constants, generator and verifier are read back.
+
+    python 05_make_ambiguous_digits.py
+    python 05_make_ambiguous_digits.py --PAIRS=4-9,1-7 --N_PER_PAIR=200
+"""
+
+from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
+
+import json
+
+import keras
+import numpy as np
+
+from models import paths
+from models.ambiguous import draw_mixed, find_mix, mixed_label_generator, verify_between, without_dropout
+from models.checkpoint import load_generator
+from models.config import UserError
+from models.data import load_dataset
+from models.files import load_weights, save_figure, save_npz, write_json, write_text
+from models.plots import ambiguity_gallery, slide_figure
+from models.pretrained import SOURCES, choose, sidecar
+from models.record import differences, fingerprint, make_record, read_record
+from models.verifier import VERIFIERS, ambiguity, mc_predict, reseed_dropout
+
+PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
+N_PER_PAIR = 1200  # ambiguous images kept per pair
+DRAW_BATCH = 500  # noise vectors per search-and-verify round
+MAX_DRAWS = 20000  # give up on a pair after drawing this many images
+SEARCH_STEPS = 8  # bisection steps of each image's mix t (to within 1/512)
+MC_PASSES = 100  # stochastic verifier passes per image, as in 02
+MC_BATCH = 512  # rows (images x passes) per verifier call
+VERIFIER = "default"  # 02's verifier architecture; its trained (or shipped) weights are used
+SLIDE_STEPS = 9  # images per row of the figure sliding from one class to the other (the middle ones +-0.15 around t*)
+GALLERY_SIZE = 12  # kept images shown with their MC bars
+SEED = 5050  # pair i draws its noise (and its verifier's dropout) with seed SEED + i
+WEIGHTS_FROM = "auto"  # "auto": weights trained here where they exist, else the shipped ones; or "shipped", "trained"
+GENERATOR_DIR = ""  # the MNIST AC-GAN's generator.weights.h5 ("" = weights/acgan/mnist)
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 (+ .json), trained by 02
+SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
+TEST_SUBSET = 0  # verify at most this many real MNIST test images (0 = all; for quick tests)
+DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+OUTPUT_DIR = paths.AMBIGUOUS_OUTPUT  # pair_{a}_{b}.npz, ambiguous.npz, summary, figures
+VERBOSE = 1  # 1 = progress bar, 0 = silent
+
+KEPT_ARRAYS = ("x", "y", "mean", "sd", "challenger", "mix", "x_clear", "clear")  # per pair, one row per kept image
+
+
+def check(cfg):
+    """Reject impossible constants before anything is loaded."""
+    problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_PASSES",
+                                   "MC_BATCH", "GALLERY_SIZE")
+    problems += [] if cfg.TEST_SUBSET >= 0 else [f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}"] + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    problems += config.one_of(cfg, "VERIFIER", VERIFIERS)
+    pairs = class_pairs(cfg.PAIRS)
+    if not pairs:
+        problems.append(f"PAIRS must name pairs of two different digits, e.g. 4-9,3-5; got {','.join(cfg.PAIRS)!r}")
+    elif len({frozenset(p) for p in pairs}) < len(pairs):
+        problems.append(f"PAIRS names a pair twice: {','.join(cfg.PAIRS)!r}")
+    if cfg.SLIDE_STEPS < 3:
+        problems.append(f"SLIDE_STEPS must be at least 3 (the two pure classes and the middle), got {cfg.SLIDE_STEPS}")
+    config.reject(problems)
+
+
+def class_pairs(names):
+    """("4-9", "3-5") -> [(4, 9), (3, 5)]; [] if any is not two different digits joined by "-"."""
+    pairs = [tuple(name.split("-")) for name in names]
+    if not pairs or any(len(p) != 2 or not all(c.strip() in tuple("0123456789") for c in p) for p in pairs):
+        return []
+    pairs = [(int(a), int(b)) for a, b in pairs]
+    return [] if any(a == b for a, b in pairs) else pairs
+
+
+def load_verifier(cfg):
+    """02's verifier (trained here or shipped) -> ``(model, weights file)``; rebuilt from its sidecar."""
+    trained = paths.verifier(paths.resolve(cfg.WEIGHTS_DIR), cfg.VERIFIER)
+    path, source = choose(trained, paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER), cfg.WEIGHTS_FROM)
+    if not path.is_file() or not sidecar(path).is_file():
+        raise UserError(f"Missing verifier {paths.shown(path)} (and its .json): run 02_generate_and_verify.py "
+                        f"--VERIFIER={cfg.VERIFIER} first.")
+    info = json.loads(sidecar(path).read_text())
+    model = VERIFIERS[cfg.VERIFIER](info["dropout"])
+    load_weights(model, path, "rerun 02_generate_and_verify.py --RETRAIN=1 to train it again")
+    print(f"verifier: {paths.shown(path)} ({source}), dropout {info['dropout']}")
+    return model, path
+
+
+def load_acgan(cfg):
+    """The MNIST AC-GAN's generator (trained here or shipped) -> ``(generator, weights file)``."""
+    hint = "run 03_train_acgan.py first."
+    trained = paths.generator_files("acgan", cfg.GENERATOR_DIR, [0])[0]
+    shipped = paths.acgan_generator(paths.resolve(cfg.SHIPPED_DIR) / "acgan", "mnist")
+    path, source = choose(trained, shipped, cfg.WEIGHTS_FROM)
+    if not path.is_file():
+        raise UserError(f"Missing AC-GAN generator {paths.shown(path)}: {hint}")
+    print(f"generator: {paths.shown(path)} ({source})")
+    return load_generator(path, hint), path
+
+
+def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
+    """Search, verify and keep N_PER_PAIR images between ``a`` and ``b`` (and their clear twins);
+    returns ``(arrays, counts)``."""
+    rng = np.random.default_rng(cfg.SEED + i)
+    reseed_dropout(verifier, cfg.SEED + i)  # a pair's verdicts do not depend on the pairs made before it
+    latent_dim = mixed.inputs[0].shape[-1]
+    kept = {name: [] for name in KEPT_ARRAYS}
+    counts = {"drawn": 0, "ambiguous": 0, "on_pair": 0, "clear_twins": 0}
+    while sum(len(part) for part in kept["y"]) < cfg.N_PER_PAIR:
+        if counts["drawn"] >= cfg.MAX_DRAWS:
+            raise UserError(f"pair {a}-{b}: drew {counts['drawn']} images (MAX_DRAWS) but only {counts['on_pair']} "
+                            f"of the {cfg.N_PER_PAIR} wanted were ambiguous between {a} and {b}; raise MAX_DRAWS, "
+                            "lower N_PER_PAIR or pick another pair.")
+        z = rng.standard_normal((min(cfg.DRAW_BATCH, cfg.MAX_DRAWS - counts["drawn"]), latent_dim), dtype=np.float32)
+        t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
+        x = draw_mixed(mixed, z, a, b, t)
+        mean, sd, top, challenger, ambiguous, on_pair = verify_between(verifier, x, a, b, cfg.MC_PASSES, cfg.MC_BATCH)
+        z, x, mean, sd, top, challenger, t = (v[on_pair] for v in (z, x, mean, sd, top, challenger, t))
+        x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
+        clear_mean, clear_sd = mc_predict(verifier, x_clear, cfg.MC_PASSES, cfg.MC_BATCH)
+        clear_top, _, clear_ambiguous = ambiguity(clear_mean, clear_sd)
+        clear = (clear_top == top) & ~clear_ambiguous
+        for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), mean, sd, challenger, t, x_clear, clear)):
+            kept[name].append(value)
+        progbar.add(min(len(x), cfg.N_PER_PAIR - sum(len(part) for part in kept["y"][:-1])))
+        counts["drawn"] += len(on_pair)
+        counts["ambiguous"] += int(ambiguous.sum())
+        counts["on_pair"] += int(on_pair.sum())
+    arrays = {name: np.concatenate(parts)[: cfg.N_PER_PAIR] for name, parts in kept.items()}
+    counts["clear_twins"] = int(arrays["clear"].sum())
+    return arrays, counts
+
+
+def load_finished_pair(a, b, path, record):
+    """``(arrays, counts)`` of a pair made earlier with ``record``, else ``(None, None)``."""
+    if not path.is_file():
+        return None, None
+    stale = differences(read_record(path), record)
+    if stale:
+        print(f"pair {a}-{b}: {paths.shown(path)} was made with {', '.join(stale)}: drawing it again")
+        return None, None
+    with np.load(path) as f:
+        return {name: f[name] for name in KEPT_ARRAYS}, json.loads(str(f["counts"]))
+
+
+def slide(mixed, verifier, deterministic, pairs, cfg):
+    """Per pair, one z drawn from class a (t = 0) to b (t = 1), densest around its own undecided
+    mix t*, with MC verdicts: the figure's data ``(images, mean, sd, mixes)``, each (pairs, SLIDE_STEPS, ...)."""
+    z = np.random.default_rng(cfg.SEED - 1).standard_normal((len(pairs), mixed.inputs[0].shape[-1]), dtype=np.float32)
+    offsets = np.linspace(-0.15, 0.15, cfg.SLIDE_STEPS - 2, dtype=np.float32)
+    mixes, rows = [], []
+    for p, (a, b) in enumerate(pairs):
+        middle = find_mix(mixed, deterministic, z[p : p + 1], a, b, cfg.SEARCH_STEPS)[0]
+        mixes.append(np.concatenate([[0], np.clip(middle + offsets, 0, 1), [1]]).astype(np.float32))
+        rows.append(draw_mixed(mixed, np.repeat(z[p : p + 1], cfg.SLIDE_STEPS, 0), a, b, mixes[-1]))
+    reseed_dropout(verifier, cfg.SEED - 1)
+    mean, sd = mc_predict(verifier, np.concatenate(rows), cfg.MC_PASSES, cfg.MC_BATCH)
+    shape = (len(pairs), cfg.SLIDE_STEPS, -1)
+    return np.stack(rows), mean.reshape(shape), sd.reshape(shape), np.stack(mixes)
+
+
+def pair_row(a, b, counts):
+    return {"pair": f"{a}-{b}", "drawn": counts["drawn"], "on_pair": counts["on_pair"],
+            "yield": counts["on_pair"] / counts["drawn"], "ambiguous": counts["ambiguous"],
+            "ambiguous_rate": counts["ambiguous"] / counts["drawn"], "clear_twins": counts["clear_twins"]}
+
+
+def summary_markdown(rows, test, cfg):
+    total = {key: sum(r[key] for r in rows) for key in ("drawn", "on_pair", "ambiguous", "clear_twins")}
+    lines = [
+        f"# Ambiguous digits on demand: {cfg.N_PER_PAIR} per pair",
+        "",
+        f"MNIST AC-GAN, class label mixed between the pair's two classes at the mix the verifier (dropout off) "
+        f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then {cfg.MC_PASSES} MC passes of 02's "
+        f"{cfg.VERIFIER} verifier. Yield: the share of drawn images flagged ambiguous with the pair asked for as "
+        "their top two classes; the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the kept image's label, accepted and not ambiguous.",
+        "",
+        "| pair | drawn | ambiguous | ambiguous between this pair | yield | kept | clear twins of the kept |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows + [{"pair": "all", **total, "yield": total["on_pair"] / total["drawn"]}]:
+        kept = cfg.N_PER_PAIR * (len(rows) if r["pair"] == "all" else 1)
+        lines.append(f"| {r['pair']} | {r['drawn']} | {r['ambiguous']} | {r['on_pair']} | {r['yield']:.1%} | {kept} "
+                     f"| {r['clear_twins']} |")
+    lines += ["", f"Real MNIST test set: the verifier flags {test['ambiguous'].sum()} of {len(test['ambiguous'])} "
+              "images ambiguous (04 tests its classifiers on them).", ""]
+    return "\n".join(lines)
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    check(cfg)
+    pairs = class_pairs(cfg.PAIRS)
+    output_dir = paths.resolve(cfg.OUTPUT_DIR)
+    generator, generator_file = load_acgan(cfg)
+    verifier, verifier_file = load_verifier(cfg)
+    mixed, deterministic = mixed_label_generator(generator), without_dropout(verifier, cfg.VERIFIER)
+    inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file)}
+    progbar = keras.utils.Progbar(cfg.N_PER_PAIR * len(pairs), verbose=cfg.VERBOSE, unit_name="image")
+    per_pair, rows = {}, []
+    for i, (a, b) in enumerate(pairs):
+        record = make_record(cfg, skip=("PAIRS", "SLIDE_STEPS"), pair=[a, b], index=i, inputs=inputs)
+        path = output_dir / f"pair_{a}_{b}.npz"
+        arrays, counts = load_finished_pair(a, b, path, record)
+        if arrays is None:
+            arrays, counts = make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar)
+            save_npz(path, record, **arrays, counts=json.dumps(counts))
+        else:
+            progbar.add(cfg.N_PER_PAIR)
+        per_pair[(a, b)], rows = arrays, rows + [pair_row(a, b, counts)]
+
+    x_test = load_dataset("mnist", cfg.DATA_DIR or None)[1][0][: cfg.TEST_SUBSET or None]
+    print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
+    reseed_dropout(verifier, cfg.SEED)
+    test_mean, test_sd = mc_predict(verifier, x_test, cfg.MC_PASSES, cfg.MC_BATCH)
+    test = {"ambiguous": ambiguity(test_mean, test_sd)[2]}
+
+    joined = {name: np.concatenate([per_pair[p][name] for p in pairs]) for name in KEPT_ARRAYS}
+    pair_of = np.concatenate([np.full((cfg.N_PER_PAIR, 2), p, np.uint8) for p in pairs])
+    record = make_record(cfg, inputs={**inputs, "MNIST test images": x_test})
+    save_npz(output_dir / "ambiguous.npz", record, x_train=joined["x"], y_train=joined["y"], mean=joined["mean"],
+             sd=joined["sd"], challenger=joined["challenger"], ambiguous=np.ones(len(joined["y"]), bool),
+             mix=joined["mix"], pair=pair_of, x_clear=joined["x_clear"], clear=joined["clear"],
+             test_ambiguous=test["ambiguous"])
+    write_json(output_dir / "summary.json", {"pairs": rows, "test_ambiguous": int(test["ambiguous"].sum()),
+                                             "test_images": len(x_test), "record": record})
+    write_text(output_dir / "summary.md", summary_markdown(rows, test, cfg))
+
+    images, mean, sd, mixes = slide(mixed, verifier, deterministic, pairs, cfg)
+    save_figure(slide_figure(images, mean, sd, pairs, mixes), output_dir / "slide.png")
+    picks = np.linspace(0, len(joined["y"]) - 1, min(cfg.GALLERY_SIZE, len(joined["y"]))).astype(int)
+    save_figure(ambiguity_gallery(joined["x"][picks], joined["mean"][picks], joined["sd"][picks],
+                                  [f"{a}/{b} mix" for a, b in pair_of[picks]],
+                                  title="made between two classes: top classes, MC mean +- 2 SD"),
+                output_dir / "gallery.png")
+    print(summary_markdown(rows, test, cfg))
+    print(f"data and figures in {paths.shown(output_dir)}")
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())
