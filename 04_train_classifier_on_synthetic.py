@@ -10,6 +10,11 @@ rerun reuses the classifiers it already trained with the same constants and data
 retrains the rest; an independent classifier trained with other constants is refused
 (--RETRAIN=1 retrains it).
 
+With 05's between-class digits (run 05_make_ambiguous_digits.py first), it also asks
+whether ambiguous data helps: real-only against real plus as many between-class digits
+with hard labels, the same with soft labels, or their clear twins, AMBIGUITY_REPEATS
+seeds each, scored on the real test set and on its images the verifier flags ambiguous.
+
     python 04_train_classifier_on_synthetic.py
     python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
 """
@@ -25,11 +30,13 @@ from models.classifier import build_classifier, extract_features, predict_classe
 from models import paths
 from models.config import UserError
 from models.data import load_dataset
+from models.generated import load_ambiguous, load_generated
 from models.files import load_weights, save_figure, save_weights, write_json, write_text
 from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
 from models.plots import captioned_grid, confusion_matrix
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import fingerprint, make_record, matches, require_match
+from models.report import fid_note, report_markdown
 
 REPEATS = 2  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
@@ -46,6 +53,8 @@ INDEPENDENT_IMPRESSIONS = 300_000  # the independent classifier's training budge
 RETRAIN = False  # train a new independent classifier even where one exists
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
+AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits: the ambiguity experiment, if there
+AMBIGUITY_REPEATS = 5  # seeds of the ambiguity experiment (SEED, SEED + 1, ...); its table gives each SE
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 WEIGHTS_FROM = "auto"  # the independent classifier: "auto" = the one trained here if any, else the shipped one
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
@@ -63,7 +72,12 @@ TRAINING_SETS = {
 INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
                                    "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE"})  # a finished run's record
-GENERATED_ARRAYS = ("x_train", "y_train", "ambiguous", "x_raw", "y_raw")  # what 04 reads from a generated.npz
+AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all made by 05 from the same noise
+    "real": "real MNIST train",
+    "real+between": "real + between-class digits, hard labels",
+    "real+between-soft": "real + between-class digits, soft labels (MC mean)",
+    "real+twins": "real + their clear twins",
+}
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
     "acgan": ("AC-GAN", "GENERATED_ACGAN", "02_generate_and_verify.py --GENERATOR=acgan"),
@@ -72,8 +86,8 @@ GENERATORS = {  # name: (label in the report, constant naming its npz, the comma
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = config.at_least_one(cfg, "REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS", "NEAREST_K",
-                                   "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    problems = config.at_least_one(cfg, "REPEATS", "AMBIGUITY_REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS",
+                                   "NEAREST_K", "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
@@ -88,39 +102,6 @@ def check(cfg):
     if not cfg.GENERATED:
         problems.append("GENERATED must name 02's generated.npz")
     config.reject(problems)
-
-
-def load_generated(path, producer):
-    """``x_train``, ``y_train``, ``ambiguous`` and the raw draws ``x_raw``, ``y_raw`` of a
-    generated.npz, checked; a bad file is a UserError."""
-    if not path.is_file():
-        raise UserError(f"Missing generated data {path}: run {producer} first.")
-    try:
-        with np.load(path) as f:
-            arrays = {name: f[name] for name in GENERATED_ARRAYS if name in f.files}
-    except Exception as err:  # zip, pickle and format errors all mean the same to a user
-        raise UserError(f"Cannot read generated data {path} ({err}); rerun {producer} to recreate it.") from err
-    problem = generated_problem(arrays)
-    if problem:
-        raise UserError(f"{path} is not generated data as {producer} writes it ({problem}); rerun it to recreate it.")
-    return arrays
-
-
-def generated_problem(arrays):
-    """What is wrong with the arrays of a generated.npz, or None."""
-    missing = [name for name in GENERATED_ARRAYS if name not in arrays]
-    if missing:
-        return f"no {', '.join(missing)}"
-    for x_name, y_name in (("x_train", "y_train"), ("x_raw", "y_raw")):
-        x, y = arrays[x_name], arrays[y_name]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-            return f"{x_name} is {x.dtype} {x.shape}, expected uint8 (N, 28, 28) with N > 0"
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-            return f"{y_name} is {y.dtype} {y.shape}, expected one digit 0-9 per image"
-    x, ambiguous = arrays["x_train"], arrays["ambiguous"]
-    if ambiguous.shape != (len(x),) or ambiguous.dtype != bool:
-        return f"ambiguous is {ambiguous.dtype} {ambiguous.shape}, expected one bool per image"
-    return None
 
 
 def training_sets(x_real, y_real, synthetic):
@@ -143,30 +124,76 @@ def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressio
     seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
     return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
-                   "confusion": confusion_counts(y_test, pred).tolist()}
+                   "confusion": confusion_counts(y_test, pred).tolist(), "wrong": np.flatnonzero(pred != y_test).tolist()}
 
 
-def accuracy_runs(cfg, sets, x_test, y_test, record, runs_path):
-    """Train and test every training set REPEATS times; finished runs (same ``record``) are read
-    back from ``runs_path`` instead of retrained. Returns ``(table rows, runs)``."""
+def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descriptions=TRAINING_SETS, hard=None):
+    """Train and test every training set ``repeats`` times (seeds SEED, SEED + 1, ...); finished
+    runs (same record, ``records[name]``) are read back from ``runs_path`` instead of retrained.
+    ``hard``: a mask of hard test images, also scored alone. Returns ``(table rows, runs)``."""
     runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
-    rows = []
+    rows, seeds = [], list(range(cfg.SEED, cfg.SEED + repeats))
     for name, (x, y) in sets.items():
         results = []
-        for seed in range(cfg.SEED, cfg.SEED + cfg.REPEATS):
-            key = run_key(name, seed, record)
-            if key not in runs:
-                print(f"training on {TRAINING_SETS[name]} ({len(x)} images), seed {seed}")
+        for seed in seeds:
+            key = run_key(name, seed, records[name])
+            if key not in runs or (hard is not None and "wrong" not in runs[key]):  # (older runs kept no mistakes)
+                print(f"training on {descriptions[name]} ({len(x)} images), seed {seed}")
                 runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)[1]
                 write_json(runs_path, runs)
             results.append(runs[key])
-            print(f"{TRAINING_SETS[name]}, seed {seed}: real test accuracy {runs[key]['accuracy']:.2%}")
-        accuracies = [r["accuracy"] for r in results]
-        rows.append({"training_set": name, "description": TRAINING_SETS[name], "images": len(x),
-                     "images_seen": results[0]["images_seen"], "seeds": list(range(cfg.SEED, cfg.SEED + cfg.REPEATS)),
-                     "accuracies": accuracies, "mean": float(np.mean(accuracies)),
-                     "sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0})
+            print(f"{descriptions[name]}, seed {seed}: real test accuracy {runs[key]['accuracy']:.2%}")
+        rows.append({"training_set": name, "description": descriptions[name], "images": len(x),
+                     "images_seen": results[0]["images_seen"], "seeds": seeds,
+                     **spread([r["accuracy"] for r in results], "accuracies")})
+        if hard is not None:
+            hard_rows = set(np.flatnonzero(hard).tolist())
+            rows[-1].update(spread([1 - len(hard_rows.intersection(r["wrong"])) / len(hard_rows) for r in results],
+                                   "hard_accuracies", "hard_"))
     return rows, runs
+
+
+def spread(values, name, prefix=""):
+    """{name: values, prefix + "mean": ..., prefix + "sd": sample SD (0 for one value)}."""
+    return {name: values, f"{prefix}mean": float(np.mean(values)),
+            f"{prefix}sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def against_real(rows):
+    """Each row's accuracy minus real-only's, paired by seed: mean and its standard error."""
+    real = np.array(next(r for r in rows if r["training_set"] == "real")["accuracies"])
+    for r in rows:
+        diffs = np.array(r["accuracies"]) - real
+        r["difference"] = float(diffs.mean())
+        r["difference_se"] = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    return rows
+
+
+def ambiguity_sets(x_real, y_real, data):
+    """The experiment's training sets: real, and real plus each of three kinds of 05's images,
+    as many of each (the between-class digits whose clear twin passed the verifier)."""
+    rows = data["clear"]
+    x_between, y_between, soft = data["x_train"][rows], data["y_train"][rows], data["mean"][rows]
+    soft_real = np.eye(10, dtype=np.float32)[y_real]
+    return {
+        "real": (x_real, y_real),
+        "real+between": (np.concatenate([x_real, x_between]), np.concatenate([y_real, y_between])),
+        "real+between-soft": (np.concatenate([x_real, x_between]),
+                              np.concatenate([soft_real, soft / soft.sum(axis=1, keepdims=True)])),
+        "real+twins": (np.concatenate([x_real, data["x_clear"][rows]]), np.concatenate([y_real, y_between])),
+    }
+
+
+def ambiguity_experiment(cfg, between, train, test, real_record, runs_path):
+    """Real-only against real plus each kind of 05's images, AMBIGUITY_REPEATS seeds each (the
+    real-only runs are the main table's), scored on all real test images and on the hard ones."""
+    sets = ambiguity_sets(*train, between)
+    record = make_record(cfg, RUN_CONSTANTS, inputs={"between-class data": between["path"],
+                                                     "real train images": train[0], "real test images": test[0]})
+    records = {**dict.fromkeys(sets, record), "real": real_record}
+    rows, _ = accuracy_runs(cfg, sets, *test, records, runs_path, cfg.AMBIGUITY_REPEATS, AMBIGUITY_SETS,
+                            hard=between["test_ambiguous"])
+    return against_real(rows)
 
 
 def run_key(training_set, seed, record):
@@ -238,70 +265,6 @@ def disagreement_figure(x, y, pred, gallery_size, label):
                           title=f"{label}: intended -> predicted by the independent classifier")
 
 
-def fid_note(dense_units):
-    return (f"FID here is the Frechet distance between Gaussians fitted to the {dense_units}-dimensional "
-            "penultimate-layer features of an MNIST classifier trained in this script, not to Inception-v3 "
-            "features: it is not comparable to published (Inception) FID numbers. Compare it only between "
-            "the rows of this table and with the real floor.")
-
-
-def report_markdown(report):
-    s, ind = report["settings"], report["independent_classifier"]
-    lines = [
-        "# Is the synthetic data any good?",
-        "",
-        f"Synthetic data: `{s['generated']}`: {report['synthetic_images']} images that passed 02's verifier "
-        f"({report['ambiguous_images']} of them ambiguous), and as many fresh raw draws, not verified (the original "
-        "experiment's protocol): the two rows show what verification buys. Every classifier is the same CNN ("
-        + "".join(f"conv 5x5 {f} - pool - " for f in s["filters"])
-        + f"dense {s['dense_units']} - dropout 0.5 - softmax) trained on exactly "
-        f"{report['accuracy'][0]['images_seen']} images (impressions) whatever its training set's size, then "
-        f"tested on {report['test_images']} real MNIST test images. Mean +- SD (sample SD) over "
-        f"{len(s['seeds'])} seeds {s['seeds']}, the same seeds for every training set.",
-        "",
-        "| training set | images | real test accuracy | per seed |",
-        "|---|---|---|---|",
-    ]
-    for r in report["accuracy"]:
-        lines.append(f"| {r['description']} | {r['images']} | {r['mean']:.2%} +- {r['sd']:.2%} | "
-                     + ", ".join(f"{a:.2%}" for a in r["accuracies"]) + " |")
-    lines += [
-        "",
-        "## Quality of the generated images",
-        "",
-        f"Scored by an independent classifier (the same CNN, seed {ind['settings']['seed']}, trained here on "
-        f"{ind['settings']['train_images']} real MNIST train images; not 02's verifier, which filtered the data): "
-        f"real test accuracy {ind['test_accuracy']:.2%}. FID and precision/recall use {report['metric_samples']} "
-        f"images per set against as many real test images; k-NN manifolds with k = {s['nearest_k']}.",
-        "",
-        f"**{report['fid_note']}**",
-        "",
-        "| data | images | label fidelity | FID | precision | recall |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in report["metrics"]:
-        lines.append(f"| {r['data']} | {r['images']} | {r['label_fidelity']:.2%} | {r['fid']:.3f} "
-                     f"| {r['precision']:.3f} | {r['recall']:.3f} |")
-    lines += [
-        "",
-        "Label fidelity: share of images the independent classifier assigns to the class they were made for. "
-        "Precision: share of the images inside the real test images' k-NN manifold; recall: share of the real "
-        "test images inside theirs. Real (floor): real train images the independent classifier never trained on, "
-        "scored as if a generator had made them: the best a generator can hope for.",
-        "",
-        "Label fidelity per class:",
-        "",
-        "| data | " + " | ".join(str(c) for c in range(10)) + " |",
-        "|---|" + "---|" * 10,
-    ]
-    for r in report["metrics"]:
-        cells = ["-" if v is None else f"{v:.1%}" for v in r["label_fidelity_per_class"]]
-        lines.append(f"| {r['data']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Figures", ""]
-    lines += [f"![{caption}]({name})" for name, caption in report["figures"].items()]
-    return "\n".join(lines) + "\n"
-
-
 def load_all_generated(cfg):
     """{generator name: checked arrays + "path"}: GENERATED always, GENERATED_ACGAN when present."""
     generated = {}
@@ -348,6 +311,7 @@ def main(**overrides):
     (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
     x_train, y_train = x_train[: cfg.REAL_SUBSET or None], y_train[: cfg.REAL_SUBSET or None]
     x_test, y_test = x_test[: cfg.REAL_SUBSET or None], y_test[: cfg.REAL_SUBSET or None]
+    between = load_ambiguous(paths.resolve(cfg.AMBIGUOUS) if cfg.AMBIGUOUS else None, len(x_test))
 
     fit_rows, held_out = independent_split(cfg, len(x_train))
     model, info, model_file = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
@@ -356,8 +320,14 @@ def main(**overrides):
     generated_hashes = {f"{name} data": fingerprint(data["path"]) for name, data in generated.items()}
     run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": generated_hashes["class_gans data"],
                                                          "real train images": x_train, "real test images": x_test})
-    rows, runs = accuracy_runs(cfg, training_sets(x_train, y_train, synthetic), x_test, y_test, run_record,
-                               output_dir / "runs.json")
+    sets = training_sets(x_train, y_train, synthetic)
+    rows, runs = accuracy_runs(cfg, sets, x_test, y_test, dict.fromkeys(sets, run_record), output_dir / "runs.json",
+                               cfg.REPEATS)
+    ambiguity_rows = None
+    if between is not None:
+        generated_hashes["between-class data"] = fingerprint(between["path"])
+        ambiguity_rows = ambiguity_experiment(cfg, between, (x_train, y_train), (x_test, y_test), run_record,
+                                              output_dir / "runs.json")
     confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
     save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
                 output_dir / "confusion_matrix_synthetic.png")
@@ -370,7 +340,9 @@ def main(**overrides):
         "record": make_record(cfg, inputs={**generated_hashes, "independent classifier": model_file}),
         "settings": settings,
         "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
-        "test_images": len(x_test), "accuracy": rows, "independent_classifier": info,
+        "test_images": len(x_test), "accuracy": rows, "ambiguity_experiment": ambiguity_rows,
+        "hard_test_images": None if between is None else int(between["test_ambiguous"].sum()),
+        "independent_classifier": info,
         "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
         "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
                     f"only (seed {cfg.SEED})", **figures},

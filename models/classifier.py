@@ -41,7 +41,7 @@ class ImpressionBatches(keras.utils.PyDataset):
         total = steps * batch_size
         passes = -(-total // len(x))
         self.order = np.concatenate([rng.permutation(len(x)) for _ in range(passes)])[:total]
-        self.x, self.y, self.batch_size = x, np.asarray(y, "int32"), batch_size
+        self.x, self.y, self.batch_size = x, np.asarray(y, "float32" if np.ndim(y) == 2 else "int32"), batch_size
 
     def __len__(self):
         return len(self.order) // self.batch_size
@@ -54,10 +54,12 @@ class ImpressionBatches(keras.utils.PyDataset):
 def train_classifier(model, x, y, impressions, batch_size=128, seed=0, learning_rate=1e-3, verbose=0):
     """Fit ``model`` on uint8 images ``x`` and labels ``y`` for exactly ``impressions`` images
     (rounded down to whole batches) in one ``fit`` call: Adam, cosine-decayed step size.
+    ``y`` holds class indices (N,) or soft labels, one probability row per image (N, classes).
     Returns the number of images actually seen."""
     batches = ImpressionBatches(x, y, impressions, batch_size, seed)
+    loss = "categorical_crossentropy" if np.ndim(y) == 2 else "sparse_categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, len(batches))),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=loss, metrics=["accuracy"])
     model.fit(batches, epochs=1, verbose=verbose)
     return len(batches) * batch_size
 

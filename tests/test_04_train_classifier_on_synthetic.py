@@ -46,7 +46,7 @@ def workspace(tmp_path_factory, mnist):
 
 def paths(root, **more):
     return {"GENERATED": str(root / "generated.npz"), "GENERATED_ACGAN": str(root / "generated_acgan.npz"),
-            "WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "shipped"),
+            "AMBIGUOUS": "", "WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "shipped"),
             "OUTPUT_DIR": str(root / "report"), **more}
 
 
@@ -153,3 +153,42 @@ def test_damaged_acgan_data_names_its_producer(script, tmp_path, workspace):
 def test_bad_constants_are_rejected_before_work(script, tmp_path):
     with pytest.raises(ConfigError, match=r"IMPRESSIONS \(10\) must be at least BATCH_SIZE \(32\)"):
         script.main(**{**TINY, "IMPRESSIONS": 10}, **paths(tmp_path))
+
+
+def write_between(path, mnist, n_test=600):
+    """An npz with the keys and types 05 writes: 100 real images as 'between-class' digits with
+    soft labels split 0.6 / 0.4 with the next class, 100 others as their twins (80 clear), and
+    every 12th real test image flagged ambiguous."""
+    (x_train, y_train), _ = mnist
+    y = y_train[1800:1900]
+    mean = 0.6 * np.eye(10, dtype=np.float32)[y] + 0.4 * np.eye(10, dtype=np.float32)[(y + 1) % 10]
+    save_npz(path, x_train=x_train[1800:1900], y_train=y, mean=mean, x_clear=x_train[1900:2000],
+             clear=np.arange(100) < 80, test_ambiguous=np.arange(n_test) % 12 == 0)
+
+
+def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impressions(report, script, workspace, mnist):
+    write_between(workspace / "ambiguous.npz", mnist)
+    script.main(**{**TINY, "AMBIGUITY_REPEATS": 3}, **paths(workspace, AMBIGUOUS=str(workspace / "ambiguous.npz")))
+    again = json.loads((workspace / "report" / "report.json").read_text())
+    rows = {r["training_set"]: r for r in again["ambiguity_experiment"]}
+    assert list(rows) == ["real", "real+between", "real+between-soft", "real+twins"]
+    assert [r["images"] for r in rows.values()] == [600, 680, 680, 680] and again["hard_test_images"] == 50
+    real = rows["real"]
+    assert real["accuracies"][:2] == report["accuracy"][0]["accuracies"]  # the main table's real-only runs, shared
+    for r in rows.values():
+        assert r["images_seen"] == 2560 and r["seeds"] == [100, 101, 102] and all(0.3 < a <= 1 for a in r["accuracies"])
+        assert all(round(50 * h) == pytest.approx(50 * h) for h in r["hard_accuracies"])  # out of 50 hard images
+        diffs = np.array(r["accuracies"]) - real["accuracies"]
+        assert r["difference"] == pytest.approx(diffs.mean())
+        assert r["difference_se"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(3))
+    assert rows["real+between"]["accuracies"] != rows["real+between-soft"]["accuracies"]  # the soft labels are used
+    assert "between-class data" in again["record"]["inputs"]
+    markdown = (workspace / "report" / "report.md").read_text()
+    assert "## Does ambiguous data help?" in markdown and "the 50 real test images the verifier flags" in markdown
+
+
+def test_between_class_data_verified_on_too_few_test_images_is_refused(script, workspace, mnist, tmp_path):
+    write_between(tmp_path / "ambiguous.npz", mnist, n_test=200)
+    with pytest.raises(UserError, match=r"ambiguous.npz is not what this 04 needs \(flags for 200 test images\); "
+                                        r"rerun 05_make_ambiguous_digits.py \(TEST_SUBSET=0\)"):
+        script.main(**TINY, **paths(workspace, AMBIGUOUS=str(tmp_path / "ambiguous.npz")))
