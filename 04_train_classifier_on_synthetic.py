@@ -124,25 +124,28 @@ def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressio
     seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
     return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
-                   "confusion": confusion_counts(y_test, pred).tolist(), "wrong": np.flatnonzero(pred != y_test).tolist()}
+                   "confusion": confusion_counts(y_test, pred).tolist(),
+                   "wrong": np.flatnonzero(pred != y_test).tolist()}  # test images it got wrong
 
 
 def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descriptions=TRAINING_SETS, hard=None):
-    """Train and test every training set ``repeats`` times (seeds SEED, SEED + 1, ...); finished
-    runs (same record, ``records[name]``) are read back from ``runs_path`` instead of retrained.
-    ``hard``: a mask of hard test images, also scored alone. Returns ``(table rows, runs)``."""
+    """Train and test every training set ``repeats`` times (seeds SEED, SEED + 1, ...), seed by
+    seed, so an interrupted run leaves whole seeds; finished runs (same record, ``records[name]``)
+    are read back from ``runs_path`` instead of retrained. ``hard``: a mask of hard test images,
+    also scored alone. Returns ``(table rows, runs)``."""
     runs = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
-    rows, seeds = [], list(range(cfg.SEED, cfg.SEED + repeats))
-    for name, (x, y) in sets.items():
-        results = []
-        for seed in seeds:
+    seeds = list(range(cfg.SEED, cfg.SEED + repeats))
+    for seed in seeds:
+        for name, (x, y) in sets.items():
             key = run_key(name, seed, records[name])
             if key not in runs or (hard is not None and "wrong" not in runs[key]):  # (older runs kept no mistakes)
                 print(f"training on {descriptions[name]} ({len(x)} images), seed {seed}")
                 runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)[1]
                 write_json(runs_path, runs)
-            results.append(runs[key])
             print(f"{descriptions[name]}, seed {seed}: real test accuracy {runs[key]['accuracy']:.2%}")
+    rows = []
+    for name, (x, _) in sets.items():
+        results = [runs[run_key(name, seed, records[name])] for seed in seeds]
         rows.append({"training_set": name, "description": descriptions[name], "images": len(x),
                      "images_seen": results[0]["images_seen"], "seeds": seeds,
                      **spread([r["accuracy"] for r in results], "accuracies")})

@@ -62,8 +62,9 @@ def check(cfg):
     """Reject impossible constants before anything is loaded."""
     problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_PASSES",
                                    "MC_BATCH", "GALLERY_SIZE")
-    problems += [] if cfg.TEST_SUBSET >= 0 else [f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}"] + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
-    problems += config.one_of(cfg, "VERIFIER", VERIFIERS)
+    problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + config.one_of(cfg, "VERIFIER", VERIFIERS)
+    if cfg.TEST_SUBSET < 0:
+        problems.append(f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}")
     pairs = class_pairs(cfg.PAIRS)
     if not pairs:
         problems.append(f"PAIRS must name pairs of two different digits, e.g. 4-9,3-5; got {','.join(cfg.PAIRS)!r}")
@@ -184,7 +185,8 @@ def summary_markdown(rows, test, cfg):
         f"MNIST AC-GAN, class label mixed between the pair's two classes at the mix the verifier (dropout off) "
         f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then {cfg.MC_PASSES} MC passes of 02's "
         f"{cfg.VERIFIER} verifier. Yield: the share of drawn images flagged ambiguous with the pair asked for as "
-        "their top two classes; the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the kept image's label, accepted and not ambiguous.",
+        "their top two classes; the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the "
+        "kept image's label, accepted and not ambiguous.",
         "",
         "| pair | drawn | ambiguous | ambiguous between this pair | yield | kept | clear twins of the kept |",
         "|---|---|---|---|---|---|---|",

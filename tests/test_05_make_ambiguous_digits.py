@@ -74,11 +74,15 @@ def test_rerun_reads_finished_pairs_back(script, out, monkeypatch):
     script.main(**TINY, OUTPUT_DIR=str(out))
 
 
-@pytest.mark.parametrize("pairs, problem", [("4-4", "two different digits"), ("4", "two different digits"),
-                                            ("4-x", "two different digits"), ("4-9,9-4", "names a pair twice")])
-def test_bad_pairs_are_rejected_before_work(script, tmp_path, pairs, problem):
-    with pytest.raises(ConfigError, match=f"PAIRS .*{problem}"):
-        script.main(**{**TINY, "PAIRS": pairs}, OUTPUT_DIR=str(tmp_path))
+@pytest.mark.parametrize("bad, problem", [
+    ({"PAIRS": "4-4"}, "PAIRS must name pairs of two different digits"), ({"PAIRS": "4"}, "PAIRS must name pairs"),
+    ({"PAIRS": "4-x"}, "PAIRS must name pairs"), ({"PAIRS": "4-9,9-4"}, "PAIRS names a pair twice"),
+    ({"WEIGHTS_FROM": "nowhere"}, "WEIGHTS_FROM must be one of"), ({"TEST_SUBSET": -1}, "TEST_SUBSET must be 0"),
+    ({"SLIDE_STEPS": 2}, "SLIDE_STEPS must be at least 3"),
+])
+def test_bad_constants_are_rejected_before_work(script, tmp_path, bad, problem):
+    with pytest.raises(ConfigError, match=problem):
+        script.main(**{**TINY, **bad}, OUTPUT_DIR=str(tmp_path))
     assert not any(tmp_path.iterdir())
 
 
