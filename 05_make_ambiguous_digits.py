@@ -118,7 +118,8 @@ def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
     latent_dim = mixed.inputs[0].shape[-1]
     kept = {name: [] for name in KEPT_ARRAYS}
     counts = {"drawn": 0, "ambiguous": 0, "on_pair": 0, "clear_twins": 0}
-    while sum(len(part) for part in kept["y"]) < cfg.N_PER_PAIR:
+    n_kept = 0
+    while n_kept < cfg.N_PER_PAIR:
         if counts["drawn"] >= cfg.MAX_DRAWS:
             raise UserError(f"pair {a}-{b}: drew {counts['drawn']} images (MAX_DRAWS) but only {counts['on_pair']} "
                             f"of the {cfg.N_PER_PAIR} wanted were ambiguous between {a} and {b}; raise MAX_DRAWS, "
@@ -127,18 +128,20 @@ def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
         t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
         x = draw_mixed(mixed, z, a, b, t)
         mean, sd, top, challenger, ambiguous, on_pair = verify_between(verifier, x, a, b, cfg.MC_PASSES, cfg.MC_BATCH)
-        z, x, mean, sd, top, challenger, t = (v[on_pair] for v in (z, x, mean, sd, top, challenger, t))
+        counts["drawn"] += len(z)
+        counts["ambiguous"] += int(ambiguous.sum())
+        counts["on_pair"] += int(on_pair.sum())
+        keep = np.flatnonzero(on_pair)[: cfg.N_PER_PAIR - n_kept]
+        z, x, mean, sd, top, challenger, t = (v[keep] for v in (z, x, mean, sd, top, challenger, t))
         x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
         clear_mean, clear_sd = mc_predict(verifier, x_clear, cfg.MC_PASSES, cfg.MC_BATCH)
         clear_top, _, clear_ambiguous = ambiguity(clear_mean, clear_sd)
         clear = (clear_top == top) & ~clear_ambiguous
         for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), mean, sd, challenger, t, x_clear, clear)):
             kept[name].append(value)
-        progbar.add(min(len(x), cfg.N_PER_PAIR - sum(len(part) for part in kept["y"][:-1])))
-        counts["drawn"] += len(on_pair)
-        counts["ambiguous"] += int(ambiguous.sum())
-        counts["on_pair"] += int(on_pair.sum())
-    arrays = {name: np.concatenate(parts)[: cfg.N_PER_PAIR] for name, parts in kept.items()}
+        n_kept += len(keep)
+        progbar.add(len(keep))
+    arrays = {name: np.concatenate(parts) for name, parts in kept.items()}
     counts["clear_twins"] = int(arrays["clear"].sum())
     return arrays, counts
 
