@@ -151,8 +151,8 @@ def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descri
                      **spread([r["accuracy"] for r in results], "accuracies")})
         if hard is not None:
             hard_rows = set(np.flatnonzero(hard).tolist())
-            rows[-1].update(spread([1 - len(hard_rows.intersection(r["wrong"])) / len(hard_rows) for r in results],
-                                   "hard_accuracies", "hard_"))
+            rows[-1].update(spread([1 - len(hard_rows.intersection(r["wrong"])) / len(hard_rows) if hard_rows
+                                    else float("nan") for r in results], "hard_accuracies", "hard_"))
     return rows, runs
 
 

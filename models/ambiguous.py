@@ -13,7 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_uint8
-from models.verifier import VERIFIERS, ambiguity, mc_predict
+from models.verifier import VERIFIERS, ambiguity, mc_predict, to_classifier_input
 
 
 def mixed_label_generator(generator):
@@ -61,8 +61,7 @@ def find_mix(mixed_generator, deterministic, z, a, b, steps=8, batch_size=1000):
     for _ in range(steps):
         t = (low + high) / 2
         x = draw_mixed(mixed_generator, z, a, b, t)
-        probs = np.asarray(deterministic.predict(x.astype(np.float32)[..., None] / 255, batch_size=batch_size,
-                                                 verbose=0))
+        probs = np.asarray(deterministic.predict(to_classifier_input(x), batch_size=batch_size, verbose=0))
         more_b = probs[:, b] > probs[:, a]
         high, low = np.where(more_b, t, high), np.where(more_b, low, t)
     return (low + high) / 2
