@@ -34,6 +34,7 @@ D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
+# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for about 6500, docs/ablations.md round 3)
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
 SAMPLE_EVERY = 5  # save a sample grid every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
