@@ -187,11 +187,11 @@ def ambiguity_sets(x_real, y_real, data):
     }
 
 
-def ambiguity_experiment(cfg, between, train, test, real_record, runs_path):
+def ambiguity_experiment(cfg, between, between_hash, train, test, real_record, runs_path):
     """Real-only against real plus each kind of 05's images, AMBIGUITY_REPEATS seeds each (the
     real-only runs are the main table's), scored on all real test images and on the hard ones."""
     sets = ambiguity_sets(*train, between)
-    record = make_record(cfg, RUN_CONSTANTS, inputs={"between-class data": between["path"],
+    record = make_record(cfg, RUN_CONSTANTS, inputs={"between-class data": between_hash,
                                                      "real train images": train[0], "real test images": test[0]})
     records = {**dict.fromkeys(sets, record), "real": real_record}
     rows, _ = accuracy_runs(cfg, sets, *test, records, runs_path, cfg.AMBIGUITY_REPEATS, AMBIGUITY_SETS,
@@ -329,8 +329,8 @@ def main(**overrides):
     ambiguity_rows = None
     if between is not None:
         generated_hashes["between-class data"] = fingerprint(between["path"])
-        ambiguity_rows = ambiguity_experiment(cfg, between, (x_train, y_train), (x_test, y_test), run_record,
-                                              output_dir / "runs.json")
+        ambiguity_rows = ambiguity_experiment(cfg, between, generated_hashes["between-class data"], (x_train, y_train),
+                                              (x_test, y_test), run_record, output_dir / "runs.json")
     confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
     save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
                 output_dir / "confusion_matrix_synthetic.png")

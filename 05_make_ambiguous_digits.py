@@ -180,7 +180,7 @@ def pair_row(a, b, counts):
             "ambiguous_rate": counts["ambiguous"] / counts["drawn"], "clear_twins": counts["clear_twins"]}
 
 
-def summary_markdown(rows, test, cfg):
+def summary_markdown(rows, test_ambiguous, cfg):
     total = {key: sum(r[key] for r in rows) for key in ("drawn", "on_pair", "ambiguous", "clear_twins")}
     lines = [
         f"# Ambiguous digits on demand: {cfg.N_PER_PAIR} per pair",
@@ -198,7 +198,7 @@ def summary_markdown(rows, test, cfg):
         kept = cfg.N_PER_PAIR * (len(rows) if r["pair"] == "all" else 1)
         lines.append(f"| {r['pair']} | {r['drawn']} | {r['ambiguous']} | {r['on_pair']} | {r['yield']:.1%} | {kept} "
                      f"| {r['clear_twins']} |")
-    lines += ["", f"Real MNIST test set: the verifier flags {test['ambiguous'].sum()} of {len(test['ambiguous'])} "
+    lines += ["", f"Real MNIST test set: the verifier flags {test_ambiguous.sum()} of {len(test_ambiguous)} "
               "images ambiguous (04 tests its classifiers on them).", ""]
     return "\n".join(lines)
 
@@ -229,7 +229,7 @@ def main(**overrides):
     print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
     reseed_dropout(verifier, cfg.SEED)
     test_mean, test_sd = mc_predict(verifier, x_test, cfg.MC_PASSES, cfg.MC_BATCH)
-    test = {"ambiguous": ambiguity(test_mean, test_sd)[2]}
+    test_ambiguous = ambiguity(test_mean, test_sd)[2]
 
     joined = {name: np.concatenate([per_pair[p][name] for p in pairs]) for name in KEPT_ARRAYS}
     pair_of = np.concatenate([np.full((cfg.N_PER_PAIR, 2), p, np.uint8) for p in pairs])
@@ -237,10 +237,10 @@ def main(**overrides):
     save_npz(output_dir / "ambiguous.npz", record, x_train=joined["x"], y_train=joined["y"], mean=joined["mean"],
              sd=joined["sd"], challenger=joined["challenger"], ambiguous=np.ones(len(joined["y"]), bool),
              mix=joined["mix"], pair=pair_of, x_clear=joined["x_clear"], clear=joined["clear"],
-             test_ambiguous=test["ambiguous"])
-    write_json(output_dir / "summary.json", {"pairs": rows, "test_ambiguous": int(test["ambiguous"].sum()),
+             test_ambiguous=test_ambiguous)
+    write_json(output_dir / "summary.json", {"pairs": rows, "test_ambiguous": int(test_ambiguous.sum()),
                                              "test_images": len(x_test), "record": record})
-    write_text(output_dir / "summary.md", summary_markdown(rows, test, cfg))
+    write_text(output_dir / "summary.md", summary_markdown(rows, test_ambiguous, cfg))
 
     images, mean, sd, mixes = slide(mixed, verifier, deterministic, pairs, cfg)
     save_figure(slide_figure(images, mean, sd, pairs, mixes), output_dir / "slide.png")
@@ -249,7 +249,7 @@ def main(**overrides):
                                   [f"{a}/{b} mix" for a, b in pair_of[picks]],
                                   title="made between two classes: top classes, MC mean +- 2 SD"),
                 output_dir / "gallery.png")
-    print(summary_markdown(rows, test, cfg))
+    print(summary_markdown(rows, test_ambiguous, cfg))
     print(f"data and figures in {paths.shown(output_dir)}")
 
 
