@@ -16,7 +16,6 @@ from models import config  # first: it quiets TensorFlow's C++ start-up logging 
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -80,7 +79,7 @@ def load_generators(cfg):
     """{digit: (generator, its weights file)}, all loaded up front, so a missing one fails before
     hours of work; each is the one trained here or the shipped one (WEIGHTS_FROM)."""
     trained = paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, cfg.CLASSES)
-    shipped = paths.generator_files(cfg.GENERATOR, shipped_generator_dir(cfg), cfg.CLASSES)
+    shipped = paths.shipped_generator_files(cfg.GENERATOR, paths.resolve(cfg.SHIPPED_DIR), cfg.CLASSES)
     chosen = {k: choose(trained[k], shipped[k], cfg.WEIGHTS_FROM) for k in cfg.CLASSES}
     for source in sorted({source for _, source in chosen.values()}):
         digits = [k for k, (_, s) in chosen.items() if s == source]
@@ -92,12 +91,6 @@ def load_generators(cfg):
         raise UserError(f"Missing generator weights {', '.join(missing)}: {GENERATOR_HINTS[cfg.GENERATOR]}")
     loaded = {path: load_generator(path, GENERATOR_HINTS[cfg.GENERATOR]) for path in set(files.values())}
     return {k: (loaded[path], path) for k, path in files.items()}
-
-
-def shipped_generator_dir(cfg):
-    shipped = paths.resolve(cfg.SHIPPED_DIR)
-    default = paths.CLASS_GANS_WEIGHTS if cfg.GENERATOR == "class_gans" else f"{paths.ACGAN_WEIGHTS}/mnist"
-    return shipped / Path(default).relative_to(paths.VERIFIER_WEIGHTS)
 
 
 def digits_text(digits):

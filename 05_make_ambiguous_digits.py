@@ -11,7 +11,8 @@ class (t = 0 or 1), marked ``clear`` where the verifier accepts it and does not 
 ambiguous.npz has 02's fields (x_train, y_train, mean, sd, challenger, ambiguous) plus
 mix, pair, x_clear, clear, and test_ambiguous: the verifier's flags on the real MNIST
 test images (04 scores its classifiers on those, the hardest real digits). Rerun to
-resume: pairs finished with the same constants, generator and verifier are read back.
+resume: pairs finished with the same constants, generator and verifier are read back, and so
+are the verifier's verdicts on the test images (test_verdicts.npz).
 
     python 05_make_ambiguous_digits.py
     python 05_make_ambiguous_digits.py --PAIRS=4-9,1-7 --N_PER_PAIR=200
@@ -32,7 +33,7 @@ from models.data import load_dataset
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
-from models.record import differences, fingerprint, make_record, read_record
+from models.record import differences, fingerprint, make_record, matches, read_record
 from models.verifier import VERIFIERS, ambiguity, mc_predict, reseed_dropout
 
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
@@ -102,7 +103,7 @@ def load_acgan(cfg):
     """The MNIST AC-GAN's generator (trained here or shipped) -> ``(generator, weights file)``."""
     hint = "run 03_train_acgan.py first."
     trained = paths.generator_files("acgan", cfg.GENERATOR_DIR, [0])[0]
-    shipped = paths.acgan_generator(paths.resolve(cfg.SHIPPED_DIR) / "acgan", "mnist")
+    shipped = paths.shipped_generator_files("acgan", paths.resolve(cfg.SHIPPED_DIR), [0])[0]
     path, source = choose(trained, shipped, cfg.WEIGHTS_FROM)
     if not path.is_file():
         raise UserError(f"Missing AC-GAN generator {paths.shown(path)}: {hint}")
@@ -156,6 +157,22 @@ def load_finished_pair(a, b, path, record):
         return None, None
     with np.load(path) as f:
         return {name: f[name] for name in KEPT_ARRAYS}, json.loads(str(f["counts"]))
+
+
+def flag_test_images(verifier, x_test, verifier_hash, path, cfg):
+    """The verifier's ambiguity flags on the real test images, read back from ``path`` when it
+    was made with the same verifier, images and MC constants (about 4 min on 2 cores otherwise)."""
+    record = make_record(cfg, ("VERIFIER", "MC_PASSES", "MC_BATCH", "SEED"),
+                         inputs={"verifier": verifier_hash, "MNIST test images": x_test})
+    if matches(path, record):
+        with np.load(path) as f:
+            return f["ambiguous"]
+    print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
+    reseed_dropout(verifier, cfg.SEED)
+    mean, sd = mc_predict(verifier, x_test, cfg.MC_PASSES, cfg.MC_BATCH)
+    flags = ambiguity(mean, sd)[2]
+    save_npz(path, record, ambiguous=flags, mean=mean, sd=sd)
+    return flags
 
 
 def slide(mixed, verifier, deterministic, pairs, cfg):
@@ -226,10 +243,7 @@ def main(**overrides):
         per_pair[(a, b)], rows = arrays, rows + [pair_row(a, b, counts)]
 
     x_test = load_dataset("mnist", cfg.DATA_DIR or None)[1][0][: cfg.TEST_SUBSET or None]
-    print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
-    reseed_dropout(verifier, cfg.SEED)
-    test_mean, test_sd = mc_predict(verifier, x_test, cfg.MC_PASSES, cfg.MC_BATCH)
-    test_ambiguous = ambiguity(test_mean, test_sd)[2]
+    test_ambiguous = flag_test_images(verifier, x_test, inputs["verifier"], output_dir / "test_verdicts.npz", cfg)
 
     joined = {name: np.concatenate([per_pair[p][name] for p in pairs]) for name in KEPT_ARRAYS}
     pair_of = np.concatenate([np.full((cfg.N_PER_PAIR, 2), p, np.uint8) for p in pairs])

@@ -56,6 +56,12 @@ def generator_files(generator, generator_dir, classes):
     return {k: class_gan_generator(folder, k) for k in classes}
 
 
+def shipped_generator_files(generator, shipped_dir, classes):
+    """The shipped copies of ``generator_files(generator, "", classes)``: the same places under ``shipped_dir``."""
+    defaults = generator_files(generator, "", classes)
+    return {k: Path(shipped_dir) / path.relative_to(resolve(VERIFIER_WEIGHTS)) for k, path in defaults.items()}
+
+
 def verifier(weights_dir, name):
     return Path(weights_dir) / f"verifier_{name}.weights.h5"
 

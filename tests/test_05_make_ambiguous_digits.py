@@ -69,9 +69,13 @@ def test_figures_are_written(out):
     assert "| 4-9 | " in (out / "summary.md").read_text()
 
 
-def test_rerun_reads_finished_pairs_back(script, out, monkeypatch):
+def test_rerun_reads_finished_pairs_and_test_verdicts_back(script, out, monkeypatch, capsys):
+    before = (out / "ambiguous.npz").read_bytes()
     monkeypatch.setattr(script, "make_pair", lambda *a, **k: pytest.fail("a finished pair was drawn again"))
+    capsys.readouterr()
     script.main(**TINY, OUTPUT_DIR=str(out))
+    assert "real MNIST test images (" not in capsys.readouterr().out
+    assert (out / "ambiguous.npz").read_bytes() == before  # the same file, so 04 reuses its runs on it
 
 
 @pytest.mark.parametrize("bad, problem", [
