@@ -163,12 +163,15 @@ def spread(values, name, prefix=""):
 
 
 def against_real(rows):
-    """Each row's accuracy minus real-only's, paired by seed: mean and its standard error."""
-    real = np.array(next(r for r in rows if r["training_set"] == "real")["accuracies"])
+    """Each row's accuracy (and, where scored, its accuracy on the hard test images) minus
+    real-only's, paired by seed: mean and its standard error."""
+    real = next(r for r in rows if r["training_set"] == "real")
     for r in rows:
-        diffs = np.array(r["accuracies"]) - real
-        r["difference"] = float(diffs.mean())
-        r["difference_se"] = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+        for name, prefix in (("accuracies", ""), ("hard_accuracies", "hard_")):
+            if name in r:
+                diffs = np.array(r[name]) - np.array(real[name])
+                r[f"{prefix}difference"] = float(diffs.mean())
+                r[f"{prefix}difference_se"] = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
     return rows
 
 

@@ -81,11 +81,12 @@ def ambiguity_markdown(report):
         "real-only, paired by seed, +- its standard error. Hard test images: the "
         f"{report['hard_test_images']} real test images the verifier flags ambiguous.",
         "",
-        "| training set | images | real test accuracy | difference | on the hard test images |",
-        "|---|---|---|---|---|",
+        "| training set | images | real test accuracy | difference | on the hard test images | difference there |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['description']} | {r['images']} | {r['mean']:.2%} +- {r['sd']:.2%} | "
                      f"{100 * r['difference']:+.2f} +- {100 * r['difference_se']:.2f} points | "
-                     f"{r['hard_mean']:.1%} +- {r['hard_sd']:.1%} |")
+                     f"{r['hard_mean']:.1%} +- {r['hard_sd']:.1%} | "
+                     f"{100 * r['hard_difference']:+.1f} +- {100 * r['hard_difference_se']:.1f} points |")
     return lines

@@ -181,6 +181,7 @@ def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impression
         diffs = np.array(r["accuracies"]) - real["accuracies"]
         assert r["difference"] == pytest.approx(diffs.mean())
         assert r["difference_se"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(3))
+        assert r["hard_difference"] == pytest.approx(np.mean(np.array(r["hard_accuracies"]) - real["hard_accuracies"]))
     assert rows["real+between"]["accuracies"] != rows["real+between-soft"]["accuracies"]  # the soft labels are used
     assert "between-class data" in again["record"]["inputs"]
     markdown = (workspace / "report" / "report.md").read_text()
