@@ -1,0 +1,68 @@
+"""bench/score_generators.py, the scorer behind every ablation row: on the shipped weights,
+a trained generator must outscore an untrained one of the same architecture."""
+
+import json
+import sys
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from models import paths
+from models.checkpoint import load_generator
+from models.classifier import build_classifier
+from models.files import load_weights
+from models.verifier import VERIFIERS
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+import score_generators  # noqa: E402
+
+SHIPPED = paths.resolve(paths.PRETRAINED_WEIGHTS)
+CFG = SimpleNamespace(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEAREST_K=3)
+
+
+@pytest.fixture(scope="module")
+def judged(mnist):
+    """(verifier, independent classifier, real test 7s, held-out real train 7s): the shipped judges."""
+    verifier = VERIFIERS["default"](json.loads((SHIPPED / "verifier_default.json").read_text())["dropout"])
+    load_weights(verifier, SHIPPED / "verifier_default.weights.h5", "")
+    classifier = build_classifier(dense_units=512)
+    load_weights(classifier, paths.independent_classifier(SHIPPED), "")
+    (x_train, y_train), (x_test, y_test) = mnist
+    return verifier, classifier, x_test[y_test == 7], x_train[y_train == 7][-500:]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return load_generator(paths.class_gan_generator(SHIPPED / "class_gans", 7), "")
+
+
+@pytest.fixture(scope="module")
+def scores(judged, trained):
+    keras.utils.set_random_seed(0)
+    untrained = keras.models.clone_model(trained)  # the same layers, freshly initialised
+    return {name: score_generators.score_class(7, generator, *judged, CFG)
+            for name, generator in (("trained", trained), ("untrained", untrained))}
+
+
+def test_a_trained_generator_draws_its_digit_and_an_untrained_one_does_not(scores):
+    trained, untrained = scores["trained"], scores["untrained"]
+    assert trained["label_fidelity"] >= 0.9 and trained["rejection_rate"] <= 0.1
+    assert untrained["label_fidelity"] <= 0.5 and untrained["rejection_rate"] >= 0.5
+    for r in scores.values():
+        assert r["class"] == 7 and r["fid_images"] == CFG.N_PER_CLASS
+        assert 0 <= r["ambiguity_rate"] <= 1 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+
+
+def test_fid_and_recall_put_the_trained_generator_near_the_real_floor(scores):
+    trained, untrained = scores["trained"], scores["untrained"]
+    assert trained["fid_floor"] == untrained["fid_floor"]  # the same real images on both sides
+    assert trained["fid"] < 2 * trained["fid_floor"] and untrained["fid"] > 5 * trained["fid"]
+    assert untrained["recall"] < trained["recall"] <= trained["recall_floor"] + 0.1
+
+
+def test_a_row_repeats_for_the_same_seed(scores, judged, trained):
+    assert score_generators.score_class(7, trained, *judged, CFG) == scores["trained"]
