@@ -13,7 +13,8 @@ retrains the rest; an independent classifier trained with other constants is ref
 With 05's between-class digits (run 05_make_ambiguous_digits.py first), it also asks
 whether ambiguous data helps: real-only against real plus as many between-class digits
 with hard labels, the same with soft labels, or their clear twins, AMBIGUITY_REPEATS
-seeds each, scored on the real test set and on its images the verifier flags ambiguous.
+seeds each, scored on the real test set and on its images the verifier flags ambiguous
+(--GENERATED= runs this experiment alone, without 02's data).
 
     python 04_train_classifier_on_synthetic.py
     python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
@@ -51,7 +52,7 @@ SEED = 100  # repeat r of every training set uses seed SEED + r
 INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
 INDEPENDENT_IMPRESSIONS = 300_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
 RETRAIN = False  # train a new independent classifier even where one exists
-GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data: the synthetic set
+GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data ("" = only the ambiguity experiment)
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
 AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits: the ambiguity experiment, if there
 AMBIGUITY_REPEATS = 5  # seeds of the ambiguity experiment (SEED, SEED + 1, ...); its table gives each SE
@@ -99,8 +100,8 @@ def check(cfg):
         problems.append(f"METRIC_SAMPLES ({cfg.METRIC_SAMPLES}) must exceed NEAREST_K ({cfg.NEAREST_K})")
     if cfg.REAL_SUBSET < 0:
         problems.append(f"REAL_SUBSET must be 0 (all) or positive, got {cfg.REAL_SUBSET}")
-    if not cfg.GENERATED:
-        problems.append("GENERATED must name 02's generated.npz")
+    if not cfg.GENERATED and not cfg.AMBIGUOUS:
+        problems.append("GENERATED (02's generated.npz) or AMBIGUOUS (05's ambiguous.npz) must name a file")
     config.reject(problems)
 
 
@@ -192,7 +193,7 @@ def ambiguity_sets(x_real, y_real, data):
 
 def ambiguity_experiment(cfg, between, between_hash, train, test, real_record, runs_path):
     """Real-only against real plus each kind of 05's images, AMBIGUITY_REPEATS seeds each (the
-    real-only runs are the main table's), scored on all real test images and on the hard ones."""
+    real-only runs are shared with the main table), scored on all real test images and on the hard ones."""
     sets = ambiguity_sets(*train, between)
     record = make_record(cfg, RUN_CONSTANTS, inputs={"between-class data": between_hash,
                                                      "real train images": train[0], "real test images": test[0]})
@@ -272,11 +273,11 @@ def disagreement_figure(x, y, pred, gallery_size, label):
 
 
 def load_all_generated(cfg):
-    """{generator name: checked arrays + "path"}: GENERATED always, GENERATED_ACGAN when present."""
+    """{generator name: checked arrays + "path"}: GENERATED unless empty, GENERATED_ACGAN when present."""
     generated = {}
     for name, (_, constant, producer) in GENERATORS.items():
         path = paths.resolve(getattr(cfg, constant)) if getattr(cfg, constant) else None
-        if name == "class_gans" or (path is not None and path.is_file()):
+        if path is not None and (name == "class_gans" or path.is_file()):
             generated[name] = {**load_generated(path, producer), "path": path}
     return generated
 
@@ -308,51 +309,64 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
     return n_metric, rows, figures
 
 
+def synthetic_experiment(cfg, generated, train, test, real_record, output_dir):
+    """The main table (each training set REPEATS seeds) and the independent classifier's scores
+    of every generator's data; returns ``(the report's entries, the independent classifier's file)``."""
+    synthetic = generated["class_gans"]
+    (x_train, y_train), (x_test, y_test) = train, test
+    fit_rows, held_out = independent_split(cfg, len(x_train))
+    model, info, model_file = get_independent_classifier(cfg, paths.resolve(cfg.WEIGHTS_DIR),
+                                                         (x_train[fit_rows], y_train[fit_rows]), test)
+    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": fingerprint(synthetic["path"]),
+                                                         "real train images": x_train, "real test images": x_test})
+    sets = training_sets(x_train, y_train, synthetic)
+    records = {**dict.fromkeys(sets, run_record), "real": real_record}
+    rows, runs = accuracy_runs(cfg, sets, x_test, y_test, records, output_dir / "runs.json", cfg.REPEATS)
+    confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
+    save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
+                output_dir / "confusion_matrix_synthetic.png")
+    n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
+                                                 x_test, output_dir)
+    return {
+        "settings": {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "seeds": rows[0]["seeds"],
+                     "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K},
+        "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
+        "accuracy": rows, "independent_classifier": info,
+        "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
+        "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
+                    f"only (seed {cfg.SEED})", **figures},
+    }, model_file
+
+
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    output_dir, weights_dir = paths.resolve(cfg.OUTPUT_DIR), paths.resolve(cfg.WEIGHTS_DIR)
+    output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generated = load_all_generated(cfg)
-    synthetic = generated["class_gans"]
     (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
     x_train, y_train = x_train[: cfg.REAL_SUBSET or None], y_train[: cfg.REAL_SUBSET or None]
     x_test, y_test = x_test[: cfg.REAL_SUBSET or None], y_test[: cfg.REAL_SUBSET or None]
     between = load_ambiguous(paths.resolve(cfg.AMBIGUOUS) if cfg.AMBIGUOUS else None, len(x_test))
+    if not generated and between is None:
+        raise UserError(f"GENERATED is empty and there is no {cfg.AMBIGUOUS}: run 05_make_ambiguous_digits.py "
+                        "first, or name 02's generated.npz in GENERATED.")
 
-    fit_rows, held_out = independent_split(cfg, len(x_train))
-    model, info, model_file = get_independent_classifier(cfg, weights_dir, (x_train[fit_rows], y_train[fit_rows]),
-                                                         (x_test, y_test))
-
-    generated_hashes = {f"{name} data": fingerprint(data["path"]) for name, data in generated.items()}
-    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": generated_hashes["class_gans data"],
-                                                         "real train images": x_train, "real test images": x_test})
-    sets = training_sets(x_train, y_train, synthetic)
-    rows, runs = accuracy_runs(cfg, sets, x_test, y_test, dict.fromkeys(sets, run_record), output_dir / "runs.json",
-                               cfg.REPEATS)
-    ambiguity_rows = None
+    # real-only runs depend on no generated data: the main table and the ambiguity experiment share them
+    real_record = make_record(cfg, RUN_CONSTANTS, inputs={"real train images": x_train, "real test images": x_test})
+    inputs = {f"{name} data": fingerprint(data["path"]) for name, data in generated.items()}
+    report = {"test_images": len(x_test), "accuracy": None, "metrics": None, "ambiguity_experiment": None,
+              "hard_test_images": None, "figures": {}}
+    if generated:
+        entries, inputs["independent classifier"] = synthetic_experiment(cfg, generated, (x_train, y_train),
+                                                                         (x_test, y_test), real_record, output_dir)
+        report.update(entries)
     if between is not None:
-        generated_hashes["between-class data"] = fingerprint(between["path"])
-        ambiguity_rows = ambiguity_experiment(cfg, between, generated_hashes["between-class data"], (x_train, y_train),
-                                              (x_test, y_test), run_record, output_dir / "runs.json")
-    confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
-    save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
-                output_dir / "confusion_matrix_synthetic.png")
-
-    n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
-                                                 x_test, output_dir)
-    settings = {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "seeds": rows[0]["seeds"],
-                "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K}
-    report = {
-        "record": make_record(cfg, inputs={**generated_hashes, "independent classifier": model_file}),
-        "settings": settings,
-        "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
-        "test_images": len(x_test), "accuracy": rows, "ambiguity_experiment": ambiguity_rows,
-        "hard_test_images": None if between is None else int(between["test_ambiguous"].sum()),
-        "independent_classifier": info,
-        "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
-        "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
-                    f"only (seed {cfg.SEED})", **figures},
-    }
+        inputs["between-class data"] = fingerprint(between["path"])
+        report["ambiguity_experiment"] = ambiguity_experiment(cfg, between, inputs["between-class data"],
+                                                              (x_train, y_train), (x_test, y_test), real_record,
+                                                              output_dir / "runs.json")
+        report["hard_test_images"] = int(between["test_ambiguous"].sum())
+    report["record"] = make_record(cfg, inputs=inputs)
     write_json(output_dir / "report.json", report)
     write_text(output_dir / "report.md", report_markdown(report))
     print(report_markdown(report))

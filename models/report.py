@@ -9,9 +9,19 @@ def fid_note(dense_units):
 
 
 def report_markdown(report):
+    lines = ["# Is the synthetic data any good?"]
+    if report["accuracy"]:  # (None when 04 ran the ambiguity experiment alone)
+        lines += synthetic_markdown(report)
+    if report["ambiguity_experiment"]:
+        lines += ambiguity_markdown(report)
+    if report["figures"]:
+        lines += ["", "## Figures", ""] + [f"![{caption}]({name})" for name, caption in report["figures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def synthetic_markdown(report):
     s, ind = report["settings"], report["independent_classifier"]
     lines = [
-        "# Is the synthetic data any good?",
         "",
         f"Synthetic data: `{s['generated']}`: {report['synthetic_images']} images that passed 02's verifier "
         f"({report['ambiguous_images']} of them ambiguous), and as many fresh raw draws, not verified (the original "
@@ -60,11 +70,7 @@ def report_markdown(report):
     for r in report["metrics"]:
         cells = ["-" if v is None else f"{v:.1%}" for v in r["label_fidelity_per_class"]]
         lines.append(f"| {r['data']} | " + " | ".join(cells) + " |")
-    if report["ambiguity_experiment"]:
-        lines += ambiguity_markdown(report)
-    lines += ["", "## Figures", ""]
-    lines += [f"![{caption}]({name})" for name, caption in report["figures"].items()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def ambiguity_markdown(report):

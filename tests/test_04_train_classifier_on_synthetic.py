@@ -188,6 +188,28 @@ def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impression
     assert "## Does ambiguous data help?" in markdown and "the 50 real test images the verifier flags" in markdown
 
 
+def test_ambiguity_experiment_alone_needs_no_generated_data_and_reuses_its_runs(script, workspace, mnist,
+                                                                                monkeypatch):
+    write_between(workspace / "ambiguous.npz", mnist)
+    trained = []
+    monkeypatch.setattr(script, "train_classifier", lambda *a, **k: trained.append(1))
+    script.main(**{**TINY, "AMBIGUITY_REPEATS": 3}, **paths(workspace, GENERATED="", GENERATED_ACGAN="",
+                                                               AMBIGUOUS=str(workspace / "ambiguous.npz")))
+    assert trained == []  # every run, real-only included, was finished by the tests above
+    alone = json.loads((workspace / "report" / "report.json").read_text())
+    assert alone["accuracy"] is None and alone["metrics"] is None and len(alone["ambiguity_experiment"]) == 4
+    assert set(alone["record"]["inputs"]) == {"between-class data"}
+    markdown = (workspace / "report" / "report.md").read_text()
+    assert "## Does ambiguous data help?" in markdown and "Quality of the generated images" not in markdown
+
+
+def test_no_generated_data_and_no_between_class_data_says_what_to_run(script, tmp_path):
+    with pytest.raises(ConfigError, match=r"GENERATED \(02's generated.npz\) or AMBIGUOUS \(05's ambiguous.npz\)"):
+        script.main(**TINY, **paths(tmp_path, GENERATED=""))
+    with pytest.raises(UserError, match=r"GENERATED is empty and there is no .*ambiguous.npz: run 05_make_ambiguous"):
+        script.main(**TINY, **paths(tmp_path, GENERATED="", AMBIGUOUS=str(tmp_path / "ambiguous.npz")))
+
+
 def test_between_class_data_verified_on_too_few_test_images_is_refused(script, workspace, mnist, tmp_path):
     write_between(tmp_path / "ambiguous.npz", mnist, n_test=200)
     with pytest.raises(UserError, match=r"ambiguous.npz is not what this 04 needs \(flags for 200 test images\); "
