@@ -6,7 +6,6 @@ import sys
 from types import SimpleNamespace
 
 import keras
-import numpy as np
 import pytest
 
 from models import paths
