@@ -52,7 +52,7 @@ SEED = 100  # repeat r of every training set uses seed SEED + r
 INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
 INDEPENDENT_IMPRESSIONS = 300_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
 RETRAIN = False  # train a new independent classifier even where one exists
-GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's per-class DCGAN data ("" = ambiguity test alone)
+GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's DCGAN data ("" = only 05's experiment)
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
 AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits: the ambiguity experiment, if there
 AMBIGUITY_REPEATS = 5  # seeds of the ambiguity experiment (SEED, SEED + 1, ...); its table gives each SE
