@@ -120,12 +120,17 @@ def _manifest_of(path):
     return None
 
 
-def main():
-    """Ship the weights trained here at the default places (run once the defaults are final)."""
+def main(args=None):
+    """Ship the weights trained here at the default places (run once the defaults are final);
+    with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
     files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"), paths.verifier(weights, "default"),
               paths.independent_classifier(weights)]
+    chosen = [paths.resolve(a) for a in (sys.argv[1:] if args is None else args)]
+    if any(f not in files for f in chosen):
+        sys.exit(f"Only these can be shipped: {', '.join(paths.shown(f) for f in files)}.")
+    files = chosen or files
     missing = [paths.shown(f) for f in files if not f.is_file()]
     if missing:
         sys.exit(f"Missing {', '.join(missing)}: train them with 01-04 at their defaults first.")

@@ -12,7 +12,7 @@ from models.classifier import build_classifier, predict_classes, to_classifier_i
 from models.config import UserError
 from models.data import select_class, to_gan_range
 from models.files import save_weights, write_json
-from models.pretrained import MANIFEST, check, choose, sha256, ship
+from models.pretrained import MANIFEST, check, choose, main, sha256, ship
 
 from conftest import load_script
 from test_02_generate_and_verify import image_generator
@@ -49,6 +49,11 @@ def test_ship_stores_float16_without_optimizer_state_with_the_record_and_a_manif
     again.load_weights(shipped)
     images = to_classifier_input(np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8))
     np.testing.assert_allclose(again.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-3)
+
+
+def test_shipping_a_file_that_is_not_a_default_weights_file_is_refused():
+    with pytest.raises(SystemExit, match=r"Only these can be shipped: weights/class_gans/generator_0.weights.h5"):
+        main(["weights/ablations/x/generator_0.weights.h5"])
 
 
 def test_choose_prefers_weights_trained_here_unless_told(classifier_files):
