@@ -309,7 +309,7 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
     return n_metric, rows, figures
 
 
-def synthetic_experiment(cfg, generated, train, test, real_record, output_dir):
+def synthetic_experiment(cfg, generated, synthetic_hash, train, test, real_record, output_dir):
     """The main table (each training set REPEATS seeds) and the independent classifier's scores
     of every generator's data; returns ``(the report's entries, the independent classifier's file)``."""
     synthetic = generated["class_gans"]
@@ -317,7 +317,7 @@ def synthetic_experiment(cfg, generated, train, test, real_record, output_dir):
     fit_rows, held_out = independent_split(cfg, len(x_train))
     model, info, model_file = get_independent_classifier(cfg, paths.resolve(cfg.WEIGHTS_DIR),
                                                          (x_train[fit_rows], y_train[fit_rows]), test)
-    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": fingerprint(synthetic["path"]),
+    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": synthetic_hash,
                                                          "real train images": x_train, "real test images": x_test})
     sets = training_sets(x_train, y_train, synthetic)
     records = {**dict.fromkeys(sets, run_record), "real": real_record}
@@ -357,8 +357,8 @@ def main(**overrides):
     report = {"test_images": len(x_test), "accuracy": None, "metrics": None, "ambiguity_experiment": None,
               "hard_test_images": None, "figures": {}}
     if generated:
-        entries, inputs["independent classifier"] = synthetic_experiment(cfg, generated, (x_train, y_train),
-                                                                         (x_test, y_test), real_record, output_dir)
+        entries, inputs["independent classifier"] = synthetic_experiment(
+            cfg, generated, inputs["class_gans data"], (x_train, y_train), (x_test, y_test), real_record, output_dir)
         report.update(entries)
     if between is not None:
         inputs["between-class data"] = fingerprint(between["path"])
