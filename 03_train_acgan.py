@@ -35,6 +35,7 @@ REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
+G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
@@ -62,6 +63,7 @@ def check(cfg):
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
+                  + config.in_range(cfg, "G_CLASS_WEIGHT", 0, 10)
                   + config.one_of(cfg, "LOSS", LOSSES)
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
@@ -81,7 +83,7 @@ def main(**overrides):
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
     gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT), cfg.LEARNING_RATE, cfg.BETA_1,
-              cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS)
+              cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS, cfg.G_CLASS_WEIGHT)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"

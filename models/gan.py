@@ -3,9 +3,10 @@
 D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 on
 generated ones; G learns to make D say 1 on its images (the non-saturating loss, or both
 as least squares: LSGAN). An AC-GAN (a generator with a label input, a discriminator
-with a class head) adds the auxiliary class loss to both. Each network has its own optimizer over its own weights,
-so a D update cannot move G and vice versa: no ``trainable = False`` toggling, the
-Keras-2 pattern that silently stops training D in Keras 3.
+with a class head) adds the auxiliary class loss to both (G's weighted by
+``g_class_weight``). Each network has its own optimizer over its own weights, so a D
+update cannot move G and vice versa: no ``trainable = False`` toggling, the Keras-2
+pattern that silently stops training D in Keras 3.
 """
 
 import keras
@@ -25,11 +26,11 @@ class GAN:
     """
 
     def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
-                 ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1):
+                 ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1, g_class_weight=1.0):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
-        self.loss, self.d_steps = loss, d_steps
+        self.loss, self.d_steps, self.g_class_weight = loss, d_steps, g_class_weight
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
@@ -82,7 +83,7 @@ class GAN:
         metrics = {"g_loss": g_loss}
         if self.conditional:  # AC-GAN: G also wants D to read the class it was asked for
             metrics["g_class"] = g_class = class_loss(fake_labels, fake_out[1])
-            g_loss = g_loss + g_class
+            g_loss = g_loss + self.g_class_weight * g_class
         return g_loss, metrics
 
     def adversarial_loss(self, target, output):

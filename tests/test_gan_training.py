@@ -314,3 +314,13 @@ def test_acgan_generator_is_conditional():
     assert not np.allclose(images[0], images[1]), "the same z with another label should give another image"
     real_fake, classes = discriminator(images)
     assert tuple(real_fake.shape) == (3, 1) and tuple(classes.shape) == (3, 26)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_acgan_g_loss_weighs_the_class_loss_by_g_class_weight(weight):
+    gan = make_gan(kind="acgan", g_class_weight=weight)
+    z = np.random.default_rng(0).standard_normal((16, 8)).astype("float32")
+    labels = np.arange(16, dtype="int32") % 10
+    loss, metrics = gan.g_loss(z, labels)  # metrics["g_loss"]: the adversarial part alone
+    assert float(metrics["g_class"]) > 0.5  # an untrained D names the class near chance: about ln 10
+    assert float(loss) == pytest.approx(float(metrics["g_loss"]) + weight * float(metrics["g_class"]), rel=1e-5)
