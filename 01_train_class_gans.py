@@ -4,6 +4,7 @@ is skipped, and a checkpoint made with other constants is refused (--RETRAIN=1 r
 
     python 01_train_class_gans.py                       # all ten digits, defaults
     python 01_train_class_gans.py --EPOCHS=5 --CLASSES=0,1
+    python 01_train_class_gans.py --WORKERS=1             # one digit at a time, in this process
 """
 
 from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
@@ -20,9 +21,10 @@ from models.gan import GAN, LOSSES, generate_images
 from models.gan_training import Diverged, fit
 from models.plots import epoch_reporter, image_grid
 from models.record import make_record, matches, without
+from models.workers import run_each
 
 CLASSES = tuple(range(10))  # digits to train, one GAN each
-EPOCHS = 45  # passes over one digit's ~6000 training images (ablation round 3: 45 beats 35 on every score)
+EPOCHS = 55  # passes over one digit's ~6000 training images (ablation round 3: 55 > 45 > 35 on almost every score)
 BATCH_SIZE = 32  # images per D step and per G step
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
@@ -34,7 +36,7 @@ D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
-# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 7600-9500, docs/ablations.md round 3)
+# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 9300-11600, docs/ablations.md round 3)
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
 SAMPLE_EVERY = 5  # save a sample grid every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
@@ -43,14 +45,15 @@ RETRAIN = False  # train from scratch even where a checkpoint or generator of th
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 WEIGHTS_DIR = paths.CLASS_GANS_WEIGHTS  # generator_{k}.weights.h5 (+ .json) and checkpoints/
 OUTPUT_DIR = paths.CLASS_GANS_OUTPUT  # per-digit CSV, loss curves, sample grids
-VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
+WORKERS = 2  # digits trained at once, each by this script in its own process (1 = one after another, here)
+VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch (what workers print), 0 = silent
 
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg)
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY")
+                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
@@ -58,14 +61,22 @@ def check(cfg):
                   + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
 
 
-def train_digit(k, images, cfg, weights_dir, output_dir):
-    """Train (or resume) the GAN of digit ``k`` and export its generator, unless a generator
-    made with the same constants and images is already there."""
-    record = make_record(cfg, skip=("CLASSES",), inputs={"training images": images}, digit=k)
+def digit_record(k, images, cfg):
+    return make_record(cfg, skip=("CLASSES",), inputs={"training images": images}, digit=k)
+
+
+def is_trained(k, images, cfg, weights_dir):
+    """Whether digit ``k``'s generator was trained with these constants and images (then it is skipped)."""
     generator_file = paths.class_gan_generator(weights_dir, k)
-    if not cfg.RETRAIN and matches(generator_file, record):
+    if not cfg.RETRAIN and matches(generator_file, digit_record(k, images, cfg)):
         print(f"digit {k}: {paths.shown(generator_file)} was trained with these constants, skipping")
-        return
+        return True
+    return False
+
+
+def train_digit(k, images, cfg, weights_dir, output_dir):
+    """Train (or resume) the GAN of digit ``k`` and export its generator."""
+    record = digit_record(k, images, cfg)
     keras.utils.set_random_seed(cfg.SEED + k)
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
               build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, name=f"discriminator_{k}"),
@@ -80,7 +91,7 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
         checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
         verbose=cfg.VERBOSE)
-    export_generator(gan.averaged_generator(), generator_file, record)
+    export_generator(gan.averaged_generator(), paths.class_gan_generator(weights_dir, k), record)
 
 
 def save_overview(weights_dir, output_dir, seed):
@@ -103,18 +114,23 @@ def main(**overrides):
     check(cfg)
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR)
     (x_train, y_train), _ = load_dataset("mnist", cfg.DATA_DIR or None)
-    diverged = []
-    for k in cfg.CLASSES:
-        images = to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None])
-        try:
-            train_digit(k, images, cfg, weights_dir, output_dir)
-        except Diverged as err:  # say so, and go on with the other digits
-            print(f"error: {err}")
-            diverged.append(k)
+    images = {k: to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None]) for k in cfg.CLASSES}
+    to_train = [k for k in cfg.CLASSES if not is_trained(k, images[k], cfg, weights_dir)]
+    failed = []
+    if cfg.WORKERS > 1 and len(to_train) > 1:  # each digit by this script, in a process of its own
+        constants = {**vars(cfg), "WORKERS": 1, "VERBOSE": min(cfg.VERBOSE, 1) * 2}
+        failed = run_each(__file__, constants, "CLASSES", to_train, cfg.WORKERS)
+    else:
+        for k in to_train:
+            try:
+                train_digit(k, images[k], cfg, weights_dir, output_dir)
+            except Diverged as err:  # say so, and go on with the other digits
+                print(f"error: {err}")
+                failed.append(k)
     save_overview(weights_dir, output_dir, cfg.SEED)
-    if diverged:
-        raise Diverged(f"digit{'s' if len(diverged) > 1 else ''} {', '.join(map(str, diverged))} diverged "
-                       "(see above) and exported no generator.")
+    if failed:
+        raise Diverged(f"digit{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} stopped with "
+                       "the error above and exported no generator.")
     print(f"generators in {paths.shown(weights_dir)}, figures in {paths.shown(output_dir)}")
 
 

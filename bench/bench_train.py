@@ -1,17 +1,23 @@
-"""Benchmark one class's DCGAN training step; prints one JSON line.
+"""Benchmark 01's DCGAN training step; prints one JSON line.
 
-    python bench/bench_train.py [--STEPS=60] [--BATCH_SIZE=64]
+    python bench/bench_train.py [--PROCESSES=1] [--STEPS=200] [--BATCH_SIZE=64]
 
-images/s counts real images consumed (each drives one D step and one G step on a
-batch of the same size). FLOPs per image, counted from layer shapes (bench/flops.py):
+PROCESSES copies of one class's training (01's recipe) run at once, each in its own
+process on cpu_count // PROCESSES threads, as 01 trains WORKERS digits at once; they start
+their timed steps together and images/s counts all of them. 1 = one training here, on
+every thread. images/s counts real images consumed (each drives one D step and one G step
+on a batch of the same size); s_per_epoch_one_class is one class's epoch while PROCESSES
+run. FLOPs per image, counted from layer shapes (bench/flops.py):
 D step = G forward + D forward and backward on real and fake (F_G + 6 F_D);
 G step = G forward and backward + D forward and input-gradient (3 F_G + 2 F_D).
-The roofline fraction compares that with a float32 matmul timed in the same process.
+The roofline fraction compares that with a float32 matmul timed in the parent process
+(on every thread, the children gone).
 """
 
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,49 +31,101 @@ import numpy as np  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.dcgan import build_discriminator, build_generator  # noqa: E402
 from models.gan import GAN  # noqa: E402
+from models.workers import as_arguments, thread_env  # noqa: E402
 
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 
-STEPS = 60  # timed training steps
+STEPS = 200  # timed training steps (per process)
 WARMUP = 5  # untimed steps first (tracing / compilation)
 BATCH_SIZE = 32  # as in 01
 LATENT_DIM = 100  # as in 01
 WIDTH = 32  # as in 01
+D_DROPOUT = 0.2  # as in 01
+LOSS = "least_squares"  # as in 01
+EMA_DECAY = 0.999  # as in 01
 DIGIT = 1  # the class trained (the largest, 6742 images)
-SEED = 0  # weights and noise
+SEED = 0  # weights and noise (process i: SEED + i)
+PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1 = one, on every thread
+CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready", time the steps on "go"
 
 
-def main(**overrides):
-    cfg = config.resolve(globals(), overrides)
+def time_steps(cfg, children=1):
+    """Seconds for STEPS training steps of one class's GAN here, or of ``children`` of them
+    at once in child processes (timed from the common start to the last one's end)."""
+    if children > 1:
+        return time_children(cfg, children)
     (x_train, y_train), _ = load_dataset("mnist")
     images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
     keras.utils.set_random_seed(cfg.SEED)
-    generator, discriminator = build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH)
-    gan = GAN(generator, discriminator)
+    gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH, cfg.D_DROPOUT),
+              loss=cfg.LOSS, ema_decay=cfg.EMA_DECAY)
     rng = np.random.default_rng(cfg.SEED)
     batches = [images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)] for _ in range(cfg.WARMUP + cfg.STEPS)]
-
     for batch in batches[: cfg.WARMUP]:
         gan.train_step(batch, None, rng)
+    gan.metrics()
+    if os.environ.get(CHILD):
+        print("ready", flush=True)
+        sys.stdin.readline()
     start = time.perf_counter()
     for batch in batches[cfg.WARMUP :]:
         gan.train_step(batch, None, rng)
     gan.metrics()  # the metrics stay on the device: reading them waits for the last step
     seconds = time.perf_counter() - start
-    matmul = matmul_flops_per_second()
+    if os.environ.get(CHILD):
+        print("done", flush=True)
+    return seconds
 
+
+def time_children(cfg, children):
+    env = {**os.environ, **thread_env(max(1, (os.cpu_count() or 1) // children)), CHILD: "1"}
+    commands = [[sys.executable, __file__, *as_arguments({**vars(cfg), "PROCESSES": 1, "SEED": cfg.SEED + i})]
+                for i in range(children)]
+    procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for command in commands]
+    for proc in procs:
+        wait_for(proc, "ready")
+    start = time.perf_counter()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        wait_for(proc, "done")
+    seconds = time.perf_counter() - start
+    for proc in procs:
+        proc.wait()
+    return seconds
+
+
+def wait_for(proc, word):
+    for line in proc.stdout:
+        if line.strip() == word:
+            return
+    raise RuntimeError(f"a benchmark child process exited (code {proc.wait()}) before saying {word!r}")
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    seconds = time_steps(cfg, cfg.PROCESSES)
+    if os.environ.get(CHILD):
+        return
+    matmul = matmul_flops_per_second()
+    generator, discriminator = build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH)
     f_g, f_d = forward_flops(generator), forward_flops(discriminator)
     flops_per_image = (f_g + 6 * f_d) + (3 * f_g + 2 * f_d)
-    images_per_s = cfg.STEPS * cfg.BATCH_SIZE / seconds
+    images_per_s = cfg.PROCESSES * cfg.STEPS * cfg.BATCH_SIZE / seconds
     achieved = images_per_s * flops_per_image
+    class_size = len(select_class(*load_dataset("mnist")[0], cfg.DIGIT))
     print(json.dumps({
         "bench": "train_dcgan_one_class",
         "backend": keras.backend.backend(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "processes": cfg.PROCESSES,
         "batch_size": cfg.BATCH_SIZE,
         "steps": cfg.STEPS,
         "images_per_s": round(images_per_s, 1),
-        "s_per_epoch_one_class": round((len(images) // cfg.BATCH_SIZE) * cfg.BATCH_SIZE / images_per_s, 2),
+        "s_per_epoch_one_class": round((class_size // cfg.BATCH_SIZE) * cfg.BATCH_SIZE / (images_per_s / cfg.PROCESSES),
+                                       2),
         "train_mflops_per_image": round(flops_per_image / 1e6, 2),
         "achieved_gflops": round(achieved / 1e9, 2),
         "matmul_gflops": round(matmul / 1e9, 2),

@@ -24,17 +24,18 @@ class Diverged(UserError):
 def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0):
     """One shuffled pass over ``images`` (float32, GAN range) in full batches -> the epoch's
     mean metrics. The running means stay on the device; the progress bar reads them about
-    every ``refresh_seconds``, the only host syncs besides the epoch's end."""
+    every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end."""
     order = rng.permutation(len(images))
     steps = len(images) // batch_size
-    progbar = keras.utils.Progbar(steps, verbose=verbose, unit_name="step", stateful_metrics=list(gan.trackers))
+    show = verbose == 1
+    progbar = keras.utils.Progbar(steps, verbose=int(show), unit_name="step", stateful_metrics=list(gan.trackers))
     gan.reset_metrics()
     shown_at = time.monotonic()
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
         batch_labels = None if labels is None else labels[idx]
         gan.train_step(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0)
-        if verbose and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
+        if show and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
             progbar.update(step + 1, values=list(gan.metrics().items()))
             shown_at = time.monotonic()
     return gan.metrics()
@@ -50,7 +51,8 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
     crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
     checkpoint is written. Returns the history: per epoch, a dict of its mean metrics and
-    its wall time (``seconds``).
+    its wall time (``seconds``). ``verbose``: 1 = a progress bar per epoch, 2 = one line per
+    epoch, 0 = silent.
     """
     rng = np.random.default_rng(seed)
     start, history = 0, []
@@ -65,11 +67,14 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
             print(f"{name}: resuming after epoch {start} from {shown(checkpoint_path)}")
     saved = start
     for epoch in range(start + 1, epochs + 1):
-        if verbose:
+        if verbose == 1:
             print(f"{name}: epoch {epoch}/{epochs}")
         started = time.monotonic()
         metrics = run_epoch(gan, images, labels, batch_size, rng, verbose)
         history.append({"epoch": epoch, **metrics, "seconds": round(time.monotonic() - started, 2)})
+        if verbose == 2:
+            print(f"{name}: epoch {epoch}/{epochs}, {history[-1]['seconds']:.0f} s, "
+                  + ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()))
         problem = divergence(history)
         if problem:
             kept = f"the checkpoint of epoch {saved} is kept" if saved else "this run wrote no checkpoint"

@@ -15,7 +15,7 @@ from models.record import read_record
 from conftest import load_script
 
 TINY = dict(CLASSES="0,7", EPOCHS=2, BATCH_SIZE=32, MAX_IMAGES=64, LATENT_DIM=8, WIDTH=4,
-            SAMPLE_EVERY=1, VERBOSE=0)
+            SAMPLE_EVERY=1, VERBOSE=0, WORKERS=1)
 
 
 @pytest.fixture
@@ -102,9 +102,25 @@ def test_other_training_images_are_not_reused(script, dirs):
 
 
 def test_diverging_run_names_digit_and_epoch_and_exports_nothing(script, dirs, tmp_path, capsys):
-    with pytest.raises(Diverged, match="digit 6 diverged"):
+    with pytest.raises(Diverged, match="digit 6 stopped with the error above"):
         script.main(**{**TINY, "CLASSES": "6", "EPOCHS": 3, "LEARNING_RATE": 1000.0}, **dirs)
     printed = capsys.readouterr().out
     assert "error: digit 6, epoch 1: training diverged" in printed and "no generator was exported" in printed
     assert not (tmp_path / "weights" / "generator_6.weights.h5").exists()
     assert not (tmp_path / "weights" / "checkpoints" / "digit_6.h5").exists()
+
+
+def test_workers_train_each_digit_in_a_process_of_its_own(script, dirs, tmp_path, capsys):
+    script.main(**{**TINY, "CLASSES": "8", "EPOCHS": 1, "LEARNING_RATE": 1e-3}, **dirs)  # made with other constants
+    capsys.readouterr()
+    with pytest.raises(Diverged, match="digit 8 stopped with the error above"):
+        script.main(**{**TINY, "CLASSES": "2,8", "EPOCHS": 1, "WORKERS": 2, "VERBOSE": 1}, **dirs)
+    printed = capsys.readouterr().out
+    assert "digit 2: epoch 1/1, " in printed and "d_acc_fake" in printed, "a worker prints one line per epoch"
+    assert "digit_8.h5 was made with other settings: LEARNING_RATE=0.001 (now 0.0002)" in printed
+    generator_file = tmp_path / "weights" / "generator_2.weights.h5"
+    assert "WORKERS" not in read_record(generator_file)["constants"]
+    assert (tmp_path / "outputs" / "digit_2" / "losses.csv").is_file()
+
+    script.main(**{**TINY, "CLASSES": "2", "EPOCHS": 1}, **dirs)  # a worker's generator is the one this run would make
+    assert "generator_2.weights.h5 was trained with these constants, skipping" in capsys.readouterr().out
