@@ -1,13 +1,15 @@
 """The shipped float16 weights against the float32 ones they were made from; prints one JSON line.
 
     python bench/float16_check.py
+    python bench/float16_check.py --PARTS=class_gans --JUDGE=float16   # after reshipping 01's generators alone
 
 Each generator (the ten per-digit ones, and the AC-GAN for every class) draws 1000 images
 from the same noise in both precisions: the largest and the mean uint8 pixel difference,
 and both sets' label fidelity by the float32 independent classifier. Then the independent
 classifier's real test accuracy in both precisions, and the verifier's floor (100 MC
 passes over the real test images, same dropout seed) in float16 beside the float32 one
-recorded in weights/verifier_default.json. Needs the weights trained here at the defaults.
+recorded in weights/verifier_default.json. Needs the float32 weights of the PARTS checked
+(and of the judge, with JUDGE=float32) trained here at the defaults.
 """
 
 import functools
@@ -25,9 +27,13 @@ from models.gan import generate_images  # noqa: E402
 from models.pretrained import sidecar  # noqa: E402
 from models.verifier import VERIFIERS, mc_scores, reseed_dropout  # noqa: E402
 
-ROOTS = {"float32": paths.resolve(paths.VERIFIER_WEIGHTS), "float16": paths.resolve(paths.PRETRAINED_WEIGHTS)}
 GENERATORS = {"class_gans": [(f"class_gans/generator_{k}", k) for k in range(10)],
               "acgan": [("acgan/mnist/generator", k) for k in range(10)]}
+
+PARTS = ("class_gans", "acgan", "classifiers")  # what to check: the per-digit GANs, the AC-GAN, judge + verifier
+JUDGE = "float32"  # which copy of the independent classifier judges the draws: float32 (trained here) or float16
+FLOAT32_DIR = paths.VERIFIER_WEIGHTS  # the weights trained here (weights/ as 01-04 lay it out)
+FLOAT16_DIR = paths.PRETRAINED_WEIGHTS  # their shipped copies
 
 
 @functools.cache
@@ -41,36 +47,51 @@ def draws(root, name, k, z):
     return to_uint8(generate_images(generator, z, labels))
 
 
-def main():
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    known = ("classifiers", *GENERATORS)
+    config.reject(([] if cfg.PARTS and set(cfg.PARTS) <= set(known) else
+                   [f"PARTS must name some of {', '.join(known)}, got {cfg.PARTS}"])
+                  + config.one_of(cfg, "JUDGE", ("float32", "float16")))
+    roots = {"float32": paths.resolve(cfg.FLOAT32_DIR), "float16": paths.resolve(cfg.FLOAT16_DIR)}
     start = time.time()
     s02, s04 = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
     c02, c04 = config.resolve(vars(s02), {}), config.resolve(vars(s04), {})
-    _, (x_test, y_test) = load_dataset("mnist")
     judge = build_classifier(c04.FILTERS, c04.DENSE_UNITS)
-    out = {}
-    for precision, root in ROOTS.items():
-        judge.load_weights(paths.independent_classifier(root))
-        out[precision] = {"judge_test_accuracy": float(np.mean(predict_classes(judge, x_test) == y_test))}
-    judge.load_weights(paths.independent_classifier(ROOTS["float32"]))  # one judge for both precisions' draws
+    out = {"parts": list(cfg.PARTS), "judge": f"{cfg.JUDGE} independent classifier"}
+    if "classifiers" in cfg.PARTS:
+        out.update(check_classifiers(judge, c02, roots))
+    judge.load_weights(paths.independent_classifier(roots[cfg.JUDGE]))  # one judge for both precisions' draws
     z = np.random.default_rng(0).standard_normal((1000, 100), dtype=np.float32)
-    for kind, members in GENERATORS.items():
-        images = {p: [draws(root, name, k, z) for name, k in members] for p, root in ROOTS.items()}
+    for kind in (kind for kind in GENERATORS if kind in cfg.PARTS):
+        members = GENERATORS[kind]
+        images = {p: [draws(root, name, k, z) for name, k in members] for p, root in roots.items()}
         diffs = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(images["float32"], images["float16"])]
         out[kind] = {"max_pixel_diff": int(max(d.max() for d in diffs)),
                      "mean_pixel_diff": float(np.mean([d.mean() for d in diffs])),
                      **{f"fidelity_{p}": [float(np.mean(predict_classes(judge, x) == k))
-                                          for x, (_, k) in zip(images[p], members)] for p in ROOTS}}
-    verifier = VERIFIERS[c02.VERIFIER](c02.DROPOUT)
-    verifier.load_weights(paths.verifier(ROOTS["float16"], c02.VERIFIER))
-    reseed_dropout(verifier, c02.VERIFIER_SEED)
-    scores = mc_scores(verifier, x_test, y_test, c02.MC_PASSES, c02.MC_BATCH)
-    out["float16"].update({f"verifier_{k}": scores[k] for k in ("accuracy", "rejection_rate", "ambiguity_rate")})
-    recorded = json.loads(sidecar(paths.verifier(ROOTS["float32"], c02.VERIFIER)).read_text())
-    out["float32"].update({"verifier_accuracy": recorded["mc_test_accuracy"],
-                           "verifier_rejection_rate": recorded["test_rejection_rate"],
-                           "verifier_ambiguity_rate": recorded["test_ambiguity_rate"]})
+                                          for x, (_, k) in zip(images[p], members)] for p in roots}}
     print(json.dumps({"bench": "float16_check", **out, "seconds": round(time.time() - start, 1)}))
 
 
+def check_classifiers(judge, c02, roots):
+    """The judge's real test accuracy in both precisions, and the verifier's floor."""
+    _, (x_test, y_test) = load_dataset("mnist")
+    out = {}
+    for precision, root in roots.items():
+        judge.load_weights(paths.independent_classifier(root))
+        out[precision] = {"judge_test_accuracy": float(np.mean(predict_classes(judge, x_test) == y_test))}
+    verifier = VERIFIERS[c02.VERIFIER](c02.DROPOUT)
+    verifier.load_weights(paths.verifier(roots["float16"], c02.VERIFIER))
+    reseed_dropout(verifier, c02.VERIFIER_SEED)
+    scores = mc_scores(verifier, x_test, y_test, c02.MC_PASSES, c02.MC_BATCH)
+    out["float16"].update({f"verifier_{k}": scores[k] for k in ("accuracy", "rejection_rate", "ambiguity_rate")})
+    recorded = json.loads(sidecar(paths.verifier(roots["float32"], c02.VERIFIER)).read_text())
+    out["float32"].update({"verifier_accuracy": recorded["mc_test_accuracy"],
+                           "verifier_rejection_rate": recorded["test_rejection_rate"],
+                           "verifier_ambiguity_rate": recorded["test_ambiguity_rate"]})
+    return out
+
+
 if __name__ == "__main__":
-    main()
+    config.run_main(main, globals())

@@ -1,9 +1,13 @@
 """Where the time of one GAN step and of one MC verify batch goes; prints one JSON line.
 
-    python bench/profile_steps.py [--BATCH_SIZE=64] [--MC_ROWS=500]
+    python bench/profile_steps.py [--BATCH_SIZE=32] [--MC_ROWS=500]
 
-GAN step (01's DCGAN, one digit): the step as 01 runs it, the D and G updates alone, and
-the two updates fused into one compiled call (what fusing steps would save on a CPU).
+GAN step (01's DCGAN and recipe, one digit): the step as 01 runs it, the D and G updates
+alone, and the two updates fused into one compiled call (what fusing steps would save on
+a CPU); then, from TensorFlow's profiler over PROFILED_STEPS steps, each kind of op's
+share of the op time (convolutions; the two layers with one channel, G's last and D's
+first, among them; dropout masks: random numbers, compare, select; the rest) and how busy
+the executor's threads were (their time in ops over wall time x threads).
 MC verify (02's default verifier): the head (everything after the first dropout) on
 MC_ROWS repeated rows with dropout on and off (the cost of the masks), through
 ``predict_on_batch`` and as a direct compiled call (Keras's per-call overhead), and
@@ -14,8 +18,11 @@ TensorFlow backend only (the fused call is a ``tf.function``).
 import json
 import os
 import platform
+import re
 import sys
+import tempfile
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -30,11 +37,15 @@ import tensorflow as tf  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.dcgan import build_discriminator, build_generator  # noqa: E402
 from models.gan import GAN  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+
 from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
 
 from flops import matmul_flops_per_second  # noqa: E402
 
-BATCH_SIZE = 64  # GAN batch, as in 01
+BATCH_SIZE = 32  # GAN batch, as in 01
+WIDTH = 32  # as in 01
+PROFILED_STEPS = 50  # GAN steps under the profiler
 MC_ROWS = 500  # rows (images x passes) of one verify batch
 REPEATS = 10  # timed calls per figure (the best is kept)
 SEED = 0  # weights, noise and dropout
@@ -53,7 +64,8 @@ def best_ms(fn, repeats):
 
 def gan_figures(cfg, images, rng):
     keras.utils.set_random_seed(cfg.SEED)
-    gan = GAN(build_generator(100, 64), build_discriminator(64))
+    generator, discriminator = build_generator(100, cfg.WIDTH), build_discriminator(cfg.WIDTH, 0.2)
+    gan = GAN(generator, discriminator, loss="least_squares", ema_decay=0.999)  # 01's recipe
     batch = images[:cfg.BATCH_SIZE]
 
     def noise():
@@ -67,12 +79,53 @@ def gan_figures(cfg, images, rng):
     def synced(fn):
         return lambda: (fn(), gan.metrics())  # reading the metrics waits for the step to finish
 
+    one_channel = (generator.layers[-1].name, next(lay.name for lay in discriminator.layers if "conv" in lay.name))
     return {
+        **op_shares(synced(lambda: gan.train_step(batch, None, rng)), cfg.PROFILED_STEPS, one_channel),
         "gan_step_ms": best_ms(synced(lambda: gan.train_step(batch, None, rng)), cfg.REPEATS),
         "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(batch, None, noise(), None)), cfg.REPEATS),
         "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(noise(), None)), cfg.REPEATS),
         "gan_fused_step_ms": best_ms(synced(lambda: fused(batch, noise(), noise())), cfg.REPEATS),
     }
+
+
+def op_shares(step, steps, one_channel_layers):
+    """Run ``step()`` ``steps`` times under TensorFlow's profiler -> each kind of op's share of
+    the time in ops, and the executor threads' busy fraction."""
+    step()
+    logdir = tempfile.mkdtemp()
+    tf.profiler.experimental.start(logdir)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    wall = time.perf_counter() - start
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    in_layer = re.compile("|".join(rf"/{re.escape(name)}(_\d+)?/" for name in one_channel_layers))
+    kinds, busy = Counter(), 0
+    for plane in space.planes:
+        for line in (line for line in plane.lines if line.name.startswith("tf_Compute")):
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name  # "scope/op:OpType"
+                if name == "ExecutorState::Process":  # one thread running ops
+                    busy += event.duration_ps
+                elif ":" in name:
+                    kinds[op_kind(name, in_layer)] += event.duration_ps
+    total = sum(kinds.values())
+    shares = {f"gan_op_share_{kind}": round(kinds[kind] / total, 3)
+              for kind in ("convolution", "one_channel_convolution", "dropout_mask", "other")}
+    threads = tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()
+    return {**shares, "gan_threads_busy": round(busy / 1e12 / (wall * threads), 3)}
+
+
+def op_kind(name, one_channel):
+    op_type = name.rsplit(":", 1)[1]
+    if "Conv" in op_type:
+        return "one_channel_convolution" if one_channel.search(name) else "convolution"
+    if op_type.startswith("StatelessRandom") or op_type in ("GreaterEqual", "SelectV2"):
+        return "dropout_mask"
+    return "other"
 
 
 def mc_figures(cfg, images):
