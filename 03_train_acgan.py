@@ -33,6 +33,7 @@ LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
+D_MINIBATCH_STD = False  # give D each batch's variety as one more feature channel (against G drawing few kinds)
 D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
@@ -46,7 +47,7 @@ RETRAIN = False  # train from scratch even where a checkpoint or generator for D
 DATA_DIR = ""  # folder of the dataset's IDX gz files ("" = its default place)
 WEIGHTS_DIR = paths.ACGAN_WEIGHTS  # {DATASET}/generator.weights.h5 (+ .json) and checkpoint.h5
 OUTPUT_DIR = paths.ACGAN_OUTPUT  # {DATASET}/losses.csv, loss_curve.png, samples_epoch_NNN.png
-VERBOSE = 1  # 1 = progress bar per epoch, 0 = silent
+VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch, 0 = silent
 
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
@@ -82,8 +83,9 @@ def main(**overrides):
 
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
-    gan = GAN(*build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT), cfg.LEARNING_RATE, cfg.BETA_1,
-              cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS, cfg.G_CLASS_WEIGHT)
+    networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD)
+    gan = GAN(*networks, cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS,
+              cfg.D_STEPS, cfg.G_CLASS_WEIGHT)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"

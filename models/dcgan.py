@@ -7,7 +7,7 @@ distribution, and ten of these must train on a laptop CPU.
 """
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 def build_generator(latent_dim=100, width=64, name="generator"):
@@ -35,11 +35,24 @@ def upsample_to_image(x, width):
     return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
 
 
-def image_features(image, width, dropout):
+def image_features(image, width, dropout, minibatch_std=False):
     """The discriminator's body: an image -> a flat feature vector for its heads."""
     x = image
     for filters in (width, 2 * width):
         x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
+    if minibatch_std:
+        x = MinibatchStd()(x)
     return layers.Flatten()(x)
+
+
+class MinibatchStd(layers.Layer):
+    """One more channel: the features' standard deviation across the batch, averaged over
+    features and positions (ProGAN's minibatch standard deviation). D sees how varied a
+    batch is, so a G that draws the same few images is easy to catch. D gets real and
+    generated images in separate batches here, as this needs."""
+
+    def call(self, x):
+        std = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))
+        return ops.concatenate([x, ops.ones_like(x[..., :1]) * std], axis=-1)

@@ -53,6 +53,11 @@ def test_mnist_end_to_end_and_resume(script, tmp_path, capsys):
         run(script, tmp_path, EPOCHS=2, REAL_LABEL=0.8)
 
 
+def test_minibatch_std_discriminator_trains(script, tmp_path):
+    run(script, tmp_path, D_MINIBATCH_STD=True)
+    check_outputs(tmp_path, "mnist", 10)
+
+
 def test_fashion_mnist_from_the_debian_files(script, tmp_path):
     if not FASHION_MNIST_DIR.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")

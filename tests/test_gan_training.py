@@ -7,7 +7,7 @@ import pytest
 from models.acgan import build_acgan
 from models.checkpoint import export_generator, load_checkpoint, load_generator, save_checkpoint
 from models.config import UserError
-from models.dcgan import build_discriminator, build_generator
+from models.dcgan import MinibatchStd, build_discriminator, build_generator
 from models.gan import GAN, generate_images
 from models.gan_training import Diverged, divergence, fit, run_epoch
 from models.record import read_record
@@ -324,3 +324,13 @@ def test_acgan_g_loss_weighs_the_class_loss_by_g_class_weight(weight):
     loss, metrics = gan.g_loss(z, labels)  # metrics["g_loss"]: the adversarial part alone
     assert float(metrics["g_class"]) > 0.5  # an untrained D names the class near chance: about ln 10
     assert float(loss) == pytest.approx(float(metrics["g_loss"]) + weight * float(metrics["g_class"]), rel=1e-5)
+
+
+def test_minibatch_std_channel_measures_the_batch_variety():
+    x = np.random.default_rng(0).standard_normal((8, 7, 7, 3)).astype("float32")
+    varied = keras.ops.convert_to_numpy(MinibatchStd()(x))
+    assert varied.shape == (8, 7, 7, 4)
+    np.testing.assert_allclose(varied[..., :3], x)
+    np.testing.assert_allclose(varied[..., 3], np.mean(np.std(x, axis=0)), rtol=1e-4)
+    repeated = keras.ops.convert_to_numpy(MinibatchStd()(np.repeat(x[:1], 8, axis=0)))
+    assert np.all(repeated[..., 3] < 1e-3), "one image drawn eight times has no variety"
