@@ -49,11 +49,8 @@ PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1
 CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready", time the steps on "go"
 
 
-def time_steps(cfg, children=1):
-    """Seconds for STEPS training steps of one class's GAN here, or of ``children`` of them
-    at once in child processes (timed from the common start to the last one's end)."""
-    if children > 1:
-        return time_children(cfg, children)
+def time_steps(cfg):
+    """Seconds for STEPS training steps of one class's GAN, here."""
     (x_train, y_train), _ = load_dataset("mnist")
     images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
     keras.utils.set_random_seed(cfg.SEED)
@@ -78,6 +75,8 @@ def time_steps(cfg, children=1):
 
 
 def time_children(cfg, children):
+    """Seconds for STEPS steps of ``children`` trainings at once, each in a child process,
+    from their common start to the last one's end."""
     env = {**os.environ, **thread_env(max(1, (os.cpu_count() or 1) // children)), CHILD: "1"}
     commands = [[sys.executable, __file__, *as_arguments({**vars(cfg), "PROCESSES": 1, "SEED": cfg.SEED + i})]
                 for i in range(children)]
@@ -106,7 +105,7 @@ def wait_for(proc, word):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    seconds = time_steps(cfg, cfg.PROCESSES)
+    seconds = time_children(cfg, cfg.PROCESSES) if cfg.PROCESSES > 1 else time_steps(cfg)
     if os.environ.get(CHILD):
         return
     matmul = matmul_flops_per_second()
