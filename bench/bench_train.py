@@ -31,31 +31,33 @@ import numpy as np  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.dcgan import build_discriminator, build_generator  # noqa: E402
 from models.gan import GAN  # noqa: E402
-from models.workers import as_arguments, thread_env  # noqa: E402
+from models.workers import as_arguments, process_env  # noqa: E402
 
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
+from score_generators import load_script  # noqa: E402
 
 STEPS = 200  # timed training steps (per process)
 WARMUP = 5  # untimed steps first (tracing / compilation)
 BATCH_SIZE = 32  # as in 01
 LATENT_DIM = 100  # as in 01
 WIDTH = 32  # as in 01
-D_DROPOUT = 0.2  # as in 01
-LOSS = "least_squares"  # as in 01
-EMA_DECAY = 0.999  # as in 01
 DIGIT = 1  # the class trained (the largest, 6742 images)
 SEED = 0  # weights and noise (process i: SEED + i)
 PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1 = one, on every thread
 CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready", time the steps on "go"
 
 
-def time_steps(cfg):
-    """Seconds for STEPS training steps of one class's GAN, here."""
-    (x_train, y_train), _ = load_dataset("mnist")
-    images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
+def recipe_gan(latent_dim, width):
+    """A GAN with 01's default recipe (D dropout, loss, EMA) at this size."""
+    c01 = config.resolve(vars(load_script("01_train_class_gans.py")), {})
+    return GAN(build_generator(latent_dim, width), build_discriminator(width, c01.D_DROPOUT), c01.LEARNING_RATE,
+               c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS)
+
+
+def time_steps(cfg, images):
+    """Seconds for STEPS training steps of one class's GAN on ``images``, here."""
     keras.utils.set_random_seed(cfg.SEED)
-    gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH, cfg.D_DROPOUT),
-              loss=cfg.LOSS, ema_decay=cfg.EMA_DECAY)
+    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH)
     rng = np.random.default_rng(cfg.SEED)
     batches = [images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)] for _ in range(cfg.WARMUP + cfg.STEPS)]
     for batch in batches[: cfg.WARMUP]:
@@ -77,7 +79,7 @@ def time_steps(cfg):
 def time_children(cfg, children):
     """Seconds for STEPS steps of ``children`` trainings at once, each in a child process,
     from their common start to the last one's end."""
-    env = {**os.environ, **thread_env(max(1, (os.cpu_count() or 1) // children)), CHILD: "1"}
+    env = {**os.environ, **process_env(children), CHILD: "1"}
     commands = [[sys.executable, __file__, *as_arguments({**vars(cfg), "PROCESSES": 1, "SEED": cfg.SEED + i})]
                 for i in range(children)]
     procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -105,7 +107,9 @@ def wait_for(proc, word):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    seconds = time_children(cfg, cfg.PROCESSES) if cfg.PROCESSES > 1 else time_steps(cfg)
+    (x_train, y_train), _ = load_dataset("mnist")
+    images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
+    seconds = time_children(cfg, cfg.PROCESSES) if cfg.PROCESSES > 1 else time_steps(cfg, images)
     if os.environ.get(CHILD):
         return
     matmul = matmul_flops_per_second()
@@ -114,7 +118,7 @@ def main(**overrides):
     flops_per_image = (f_g + 6 * f_d) + (3 * f_g + 2 * f_d)
     images_per_s = cfg.PROCESSES * cfg.STEPS * cfg.BATCH_SIZE / seconds
     achieved = images_per_s * flops_per_image
-    class_size = len(select_class(*load_dataset("mnist")[0], cfg.DIGIT))
+    epoch_images = (len(images) // cfg.BATCH_SIZE) * cfg.BATCH_SIZE  # one class's epoch, in full batches
     print(json.dumps({
         "bench": "train_dcgan_one_class",
         "backend": keras.backend.backend(),
@@ -123,8 +127,7 @@ def main(**overrides):
         "batch_size": cfg.BATCH_SIZE,
         "steps": cfg.STEPS,
         "images_per_s": round(images_per_s, 1),
-        "s_per_epoch_one_class": round((class_size // cfg.BATCH_SIZE) * cfg.BATCH_SIZE / (images_per_s / cfg.PROCESSES),
-                                       2),
+        "s_per_epoch_one_class": round(epoch_images / (images_per_s / cfg.PROCESSES), 2),
         "train_mflops_per_image": round(flops_per_image / 1e6, 2),
         "achieved_gflops": round(achieved / 1e9, 2),
         "matmul_gflops": round(matmul / 1e9, 2),

@@ -35,12 +35,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
-from models.dcgan import build_discriminator, build_generator  # noqa: E402
-from models.gan import GAN  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
 
+from bench_train import recipe_gan  # noqa: E402
 from flops import matmul_flops_per_second  # noqa: E402
 
 BATCH_SIZE = 32  # GAN batch, as in 01
@@ -64,8 +63,8 @@ def best_ms(fn, repeats):
 
 def gan_figures(cfg, images, rng):
     keras.utils.set_random_seed(cfg.SEED)
-    generator, discriminator = build_generator(100, cfg.WIDTH), build_discriminator(cfg.WIDTH, 0.2)
-    gan = GAN(generator, discriminator, loss="least_squares", ema_decay=0.999)  # 01's recipe
+    gan = recipe_gan(100, cfg.WIDTH)
+    generator, discriminator = gan.generator, gan.discriminator
     batch = images[:cfg.BATCH_SIZE]
 
     def noise():
@@ -93,15 +92,15 @@ def op_shares(step, steps, one_channel_layers):
     """Run ``step()`` ``steps`` times under TensorFlow's profiler -> each kind of op's share of
     the time in ops, and the executor threads' busy fraction."""
     step()
-    logdir = tempfile.mkdtemp()
-    tf.profiler.experimental.start(logdir)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    wall = time.perf_counter() - start
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
     in_layer = re.compile("|".join(rf"/{re.escape(name)}(_\d+)?/" for name in one_channel_layers))
     kinds, busy = Counter(), 0
     for plane in space.planes:

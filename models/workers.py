@@ -14,10 +14,11 @@ import threading
 import time
 
 
-def thread_env(threads):
-    """Environment variables that hold TensorFlow to ``threads`` CPU threads (JAX's XLA to
-    one, when ``threads`` is 1), and let processes share a GPU instead of each claiming
-    its memory."""
+def process_env(processes):
+    """Environment variables for one of ``processes`` processes sharing this machine: each
+    holds TensorFlow to cpu_count // processes CPU threads (JAX's XLA to one, when that is
+    1), and claims GPU memory as it needs it instead of all of it."""
+    threads = max(1, (os.cpu_count() or 1) // processes)
     env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true", "PYTHONUNBUFFERED": "1"}
     if threads == 1:
@@ -41,7 +42,7 @@ def run_each(script, constants, name, values, workers):
     set to one of ``values``) for each value, at most ``workers`` at once, each on
     ``cpu_count // workers`` threads. Their output lines reach this process's stdout
     whole. Returns the values whose run failed."""
-    env = {**os.environ, **thread_env(max(1, (os.cpu_count() or 1) // workers))}
+    env = {**os.environ, **process_env(workers)}
     pending, running, failed = list(values), {}, []
     try:
         while pending or running:
