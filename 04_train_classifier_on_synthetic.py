@@ -1,14 +1,14 @@
 """Is the synthetic data any good? Train one CNN on real, synthetic and mixed data; test on real MNIST.
 
 Every classifier sees the same number of training images (IMPRESSIONS) whatever its
-training set's size, and each training set is trained REPEATS times (seeds SEED,
-SEED + 1, ..., the same seeds for every set). An independent classifier, trained here
-on real MNIST (not 02's verifier, which filtered the data), then scores each generator:
-label fidelity, FID and k-NN precision/recall in its penultimate feature space, for
-the verified images and for as many raw (unverified) draws. Needs 02's generated.npz. A
-rerun reuses the classifiers it already trained with the same constants and data, and
-retrains the rest; an independent classifier trained with other constants is refused
-(--RETRAIN=1 retrains it).
+training set's size, each moved by up to SHIFT pixels at random, and each training set
+is trained REPEATS times (seeds SEED, SEED + 1, ..., the same seeds for every set). An
+independent classifier, trained here on real MNIST (not 02's verifier, which filtered
+the data; never shifted), then scores each generator: label fidelity, FID and k-NN
+precision/recall in its penultimate feature space, for the verified images and for as
+many raw (unverified) draws. Needs 02's generated.npz. A rerun reuses the classifiers it
+already trained with the same constants and data, and retrains the rest; an independent
+classifier trained with other constants is refused (--RETRAIN=1 retrains it).
 
 With 05's between-class digits (run 05_make_ambiguous_digits.py first), it also asks
 whether ambiguous data helps: real-only against real plus as many between-class digits
@@ -42,6 +42,7 @@ from models.report import fid_note, report_markdown
 REPEATS = 2  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
 BATCH_SIZE = 128  # images per training step
+SHIFT = 2  # each training image moves by up to this many pixels each way, at random, each time it is seen (0 = off)
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
 DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
 METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
@@ -72,7 +73,7 @@ TRAINING_SETS = {
 }
 INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
                                    "INDEPENDENT_SEED"})
-RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE"})  # a finished run's record
+RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "SHIFT"})  # a finished run's record
 AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all made by 05 from the same noise
     "real": "real MNIST train",
     "real+between": "real + between-class digits, hard labels",
@@ -89,6 +90,7 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     problems = config.at_least_one(cfg, "REPEATS", "AMBIGUITY_REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS",
                                    "NEAREST_K", "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    problems += config.in_range(cfg, "SHIFT", 0, 27)
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
@@ -117,12 +119,13 @@ def training_sets(x_real, y_real, synthetic):
     }
 
 
-def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressions=None):
-    """Train a fresh classifier with ``seed`` for ``impressions`` (default IMPRESSIONS) images;
-    test it on the real test set."""
+def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressions=None, shift=None):
+    """Train a fresh classifier with ``seed`` for ``impressions`` (default IMPRESSIONS) images,
+    each moved by up to ``shift`` (default SHIFT) pixels; test it on the real test set."""
     keras.utils.set_random_seed(seed)
     model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name=name)
-    seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, verbose=cfg.VERBOSE)
+    seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed,
+                            shift=cfg.SHIFT if shift is None else shift, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
     return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
                    "confusion": confusion_counts(y_test, pred).tolist(),
@@ -235,7 +238,7 @@ def get_independent_classifier(cfg, weights_dir, train, test):
         return model, info, path
     print(f"training the independent classifier on {len(train[0])} real images into {paths.shown(path)}")
     model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier",
-                                   impressions=cfg.INDEPENDENT_IMPRESSIONS)
+                                   impressions=cfg.INDEPENDENT_IMPRESSIONS, shift=0)  # the judge: unchanged by SHIFT
     info = independent_info(cfg, record, len(train[0]), result["accuracy"], len(test[0]))
     print(f"independent classifier: real test accuracy {result['accuracy']:.2%}")
     write_json(info_path, info)
@@ -329,7 +332,7 @@ def synthetic_experiment(cfg, generated, synthetic_hash, train, test, real_recor
                                                  x_test, output_dir)
     return {
         "settings": {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "seeds": rows[0]["seeds"],
-                     "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K},
+                     "shift": cfg.SHIFT, "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K},
         "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
         "accuracy": rows, "independent_classifier": info,
         "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,

@@ -29,34 +29,52 @@ def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=
 class ImpressionBatches(keras.utils.PyDataset):
     """``impressions // batch_size`` full batches from uint8 ``(x, y)``: a concatenation of
     seeded permutations of the set, cut to length, so every image is seen equally often
-    (give or take one) and the total is the same for a set of any size."""
+    (give or take one) and the total is the same for a set of any size. ``shift``: each image
+    of a batch moves by a random whole number of pixels, up to ``shift`` each way along each
+    axis, the edge filled with black (the same moves for the same seed and step)."""
 
-    def __init__(self, x, y, impressions, batch_size, seed):
+    def __init__(self, x, y, impressions, batch_size, seed, shift=0):
         super().__init__()
         steps = impressions // batch_size
         if steps < 1 or len(x) < 1:
             raise ValueError(f"need at least one batch: impressions={impressions}, batch_size={batch_size}, "
                              f"{len(x)} images")
+        if not 0 <= shift < 28:
+            raise ValueError(f"shift must be 0 to 27 pixels, got {shift}")
         rng = np.random.default_rng(seed)
         total = steps * batch_size
         passes = -(-total // len(x))
         self.order = np.concatenate([rng.permutation(len(x)) for _ in range(passes)])[:total]
         self.x, self.y, self.batch_size = x, np.asarray(y, "float32" if np.ndim(y) == 2 else "int32"), batch_size
+        self.seed, self.shift = seed, shift
 
     def __len__(self):
         return len(self.order) // self.batch_size
 
     def __getitem__(self, step):
         rows = self.order[step * self.batch_size : (step + 1) * self.batch_size]
-        return to_classifier_input(self.x[rows]), self.y[rows]
+        x = self.x[rows]
+        if self.shift:
+            x = shifted(x, self.shift, np.random.default_rng((self.seed, step)))
+        return to_classifier_input(x), self.y[rows]
 
 
-def train_classifier(model, x, y, impressions, batch_size=128, seed=0, learning_rate=1e-3, verbose=0):
+def shifted(images, shift, rng):
+    """uint8 images (N, 28, 28), each moved by a random (dy, dx) in [-shift, shift]^2, black fill."""
+    n, size = len(images), images.shape[1]
+    padded = np.pad(images.reshape(n, size, size), ((0, 0), (shift, shift), (shift, shift)))
+    dy, dx = rng.integers(0, 2 * shift + 1, (2, n, 1))
+    rows, cols = dy + np.arange(size), dx + np.arange(size)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]].reshape(images.shape)
+
+
+def train_classifier(model, x, y, impressions, batch_size=128, seed=0, learning_rate=1e-3, shift=0, verbose=0):
     """Fit ``model`` on uint8 images ``x`` and labels ``y`` for exactly ``impressions`` images
-    (rounded down to whole batches) in one ``fit`` call: Adam, cosine-decayed step size.
+    (rounded down to whole batches) in one ``fit`` call: Adam, cosine-decayed step size, each
+    image moved by up to ``shift`` pixels at random (ImpressionBatches).
     ``y`` holds class indices (N,) or soft labels, one probability row per image (N, classes).
     Returns the number of images actually seen."""
-    batches = ImpressionBatches(x, y, impressions, batch_size, seed)
+    batches = ImpressionBatches(x, y, impressions, batch_size, seed, shift)
     loss = "categorical_crossentropy" if np.ndim(y) == 2 else "sparse_categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, len(batches))),
                   loss=loss, metrics=["accuracy"])

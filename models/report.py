@@ -28,7 +28,8 @@ def synthetic_markdown(report):
         "experiment's protocol): the two rows show what verification buys. Every classifier is the same CNN ("
         + "".join(f"conv 5x5 {f} - pool - " for f in s["filters"])
         + f"dense {s['dense_units']} - dropout 0.5 - softmax) trained on exactly "
-        f"{report['accuracy'][0]['images_seen']} images (impressions) whatever its training set's size, then "
+        f"{report['accuracy'][0]['images_seen']} images (impressions) whatever its training set's size"
+        + (f", each moved by up to {s['shift']} pixels at random" if s.get("shift") else "") + ", then "
         f"tested on {report['test_images']} real MNIST test images. Mean +- SD (sample SD) over "
         f"{len(s['seeds'])} seeds {s['seeds']}, the same seeds for every training set.",
         "",

@@ -113,6 +113,18 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     assert [r["accuracies"][:2] for r in again["accuracy"]] == [r["accuracies"] for r in report["accuracy"]]
 
 
+def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, workspace, monkeypatch):
+    assert report["record"]["constants"]["SHIFT"] == 2 and report["settings"]["shift"] == 2
+    stamp = (workspace / "weights" / "independent_classifier.weights.h5").stat().st_mtime_ns
+    shifts = []
+    original = script.train_classifier
+    monkeypatch.setattr(script, "train_classifier", lambda *a, shift, **k: shifts.append(shift) or
+                        original(*a, shift=shift, **k))
+    script.main(**{**TINY, "REPEATS": 1, "SHIFT": 0}, **paths(workspace))
+    assert shifts == [0] * 5  # seed 100's runs of all five training sets (on record, shifted) again, unshifted
+    assert (workspace / "weights" / "independent_classifier.weights.h5").stat().st_mtime_ns == stamp
+
+
 def test_independent_classifier_trained_with_other_constants_is_refused(report, script, workspace):
     with pytest.raises(UserError, match=r"independent_classifier.weights.h5 was made with other settings: "
                                         r"DENSE_UNITS=64 \(now 32\).*--RETRAIN=1"):
@@ -153,6 +165,8 @@ def test_damaged_acgan_data_names_its_producer(script, tmp_path, workspace):
 def test_bad_constants_are_rejected_before_work(script, tmp_path):
     with pytest.raises(ConfigError, match=r"IMPRESSIONS \(10\) must be at least BATCH_SIZE \(32\)"):
         script.main(**{**TINY, "IMPRESSIONS": 10}, **paths(tmp_path))
+    with pytest.raises(ConfigError, match="SHIFT"):
+        script.main(**{**TINY, "SHIFT": 28}, **paths(tmp_path))
 
 
 def write_between(path, mnist, n_test=600):

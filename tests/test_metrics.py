@@ -142,3 +142,20 @@ def test_a_budget_below_one_batch_is_refused(mnist):
     (x, y), _ = mnist
     with pytest.raises(ValueError, match="at least one batch"):
         ImpressionBatches(x[:10], y[:10], impressions=31, batch_size=32, seed=0)
+
+
+def test_shifted_batches_move_each_image_within_the_limit_and_repeat_with_the_seed():
+    x = np.zeros((64, 28, 28), np.uint8)
+    x[:, 14, 14] = 255  # one lit pixel per image: where it lands is the move
+    y = np.arange(64) % 10
+    plain = ImpressionBatches(x, y, impressions=64, batch_size=64, seed=3)
+    batches = ImpressionBatches(x, y, impressions=64, batch_size=64, seed=3, shift=2)
+    images, labels = batches[0]
+    np.testing.assert_array_equal(labels, plain[0][1])
+    assert images.sum(axis=(1, 2, 3)).tolist() == [1.0] * 64  # moved, never cut off or doubled
+    rows, cols = np.nonzero(images[..., 0].max(axis=2))[1], np.nonzero(images[..., 0].max(axis=1))[1]
+    assert set(rows - 14) == set(cols - 14) == {-2, -1, 0, 1, 2}  # every move in [-2, 2] turns up in 64 draws
+    np.testing.assert_array_equal(images, batches[0][0])  # the same seed and step: the same moves
+    np.testing.assert_array_equal(plain[0][0][:, 14, 14, 0], np.ones(64))  # shift=0: images as they are
+    with pytest.raises(ValueError, match="shift must be 0 to 27"):
+        ImpressionBatches(x, y, impressions=64, batch_size=64, seed=3, shift=28)
