@@ -42,6 +42,7 @@ from models.report import fid_note, report_markdown
 REPEATS = 2  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
 BATCH_SIZE = 128  # images per training step
+SYNTHETIC_SHARE = 0.1  # of the real + synthetic set: the rest is every real image (a seeded subset of 02's data)
 SHIFT = 2  # each training image moves by up to this many pixels each way, at random, each time it is seen (0 = off)
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
 DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
@@ -90,7 +91,7 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     problems = config.at_least_one(cfg, "REPEATS", "AMBIGUITY_REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS",
                                    "NEAREST_K", "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
-    problems += config.in_range(cfg, "SHIFT", 0, 27)
+    problems += config.in_range(cfg, "SHIFT", 0, 27) + config.in_range(cfg, "SYNTHETIC_SHARE", 0, 1, True, True)
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
@@ -107,14 +108,20 @@ def check(cfg):
     config.reject(problems)
 
 
-def training_sets(x_real, y_real, synthetic):
-    """{name: (uint8 images, labels)} of the four training sets."""
+def training_sets(x_real, y_real, synthetic, share, seed):
+    """{name: (uint8 images, labels)} of the five training sets; in real + synthetic, ``share``
+    of the images are synthetic: all real ones and a random subset (``seed``) of the verified ones."""
     x_syn, y_syn, ambiguous = synthetic["x_train"], synthetic["y_train"].astype(np.uint8), synthetic["ambiguous"]
+    n_mixed = round(len(x_real) * share / (1 - share))
+    if n_mixed > len(x_syn):
+        raise UserError(f"SYNTHETIC_SHARE={share} needs {n_mixed} synthetic images beside {len(x_real)} real ones, "
+                        f"but {paths.shown(synthetic['path'])} has {len(x_syn)}: lower it, or generate more with 02.")
+    mixed = np.sort(np.random.default_rng(seed).choice(len(x_syn), n_mixed, replace=False))
     return {
         "real": (x_real, y_real),
         "synthetic": (x_syn, y_syn),
         "raw": (synthetic["x_raw"], synthetic["y_raw"].astype(np.uint8)),
-        "real+synthetic": (np.concatenate([x_real, x_syn]), np.concatenate([y_real, y_syn])),
+        "real+synthetic": (np.concatenate([x_real, x_syn[mixed]]), np.concatenate([y_real, y_syn[mixed]])),
         "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]])),
     }
 
@@ -320,11 +327,14 @@ def synthetic_experiment(cfg, generated, synthetic_hash, train, test, real_recor
     fit_rows, held_out = independent_split(cfg, len(x_train))
     model, info, model_file = get_independent_classifier(cfg, paths.resolve(cfg.WEIGHTS_DIR),
                                                          (x_train[fit_rows], y_train[fit_rows]), test)
-    run_record = make_record(cfg, RUN_CONSTANTS, inputs={"synthetic data": synthetic_hash,
-                                                         "real train images": x_train, "real test images": x_test})
-    sets = training_sets(x_train, y_train, synthetic)
-    records = {**dict.fromkeys(sets, run_record), "real": real_record}
-    rows, runs = accuracy_runs(cfg, sets, x_test, y_test, records, output_dir / "runs.json", cfg.REPEATS)
+    inputs = {"synthetic data": synthetic_hash, "real train images": x_train, "real test images": x_test}
+    run_record = make_record(cfg, RUN_CONSTANTS, inputs=inputs)
+    sets = training_sets(x_train, y_train, synthetic, cfg.SYNTHETIC_SHARE, cfg.SEED)
+    records = {**dict.fromkeys(sets, run_record), "real": real_record,
+               "real+synthetic": make_record(cfg, RUN_CONSTANTS | {"SYNTHETIC_SHARE"}, inputs=inputs)}
+    descriptions = {**TRAINING_SETS, "real+synthetic": f"real + synthetic ({cfg.SYNTHETIC_SHARE:.0%} synthetic)"}
+    rows, runs = accuracy_runs(cfg, sets, x_test, y_test, records, output_dir / "runs.json", cfg.REPEATS,
+                               descriptions)
     confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
     save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
                 output_dir / "confusion_matrix_synthetic.png")

@@ -59,7 +59,7 @@ def report(script, workspace):
 def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
     rows = {r["training_set"]: r for r in report["accuracy"]}
     assert list(rows) == ["real", "synthetic", "raw", "real+synthetic", "real+ambiguous"]
-    assert [rows[name]["images"] for name in rows] == [600, 400, 400, 1000, 700]
+    assert [rows[name]["images"] for name in rows] == [600, 400, 400, 667, 700]  # 67 synthetic: a tenth
     for r in rows.values():
         assert r["images_seen"] == 2560 and r["seeds"] == [100, 101] and len(r["accuracies"]) == 2
         assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
@@ -106,7 +106,7 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     monkeypatch.setattr(script, "train_classifier", lambda model, x, *a, **k: trained.append(len(x)) or
                         original(model, x, *a, **k))
     script.main(**{**TINY, "REPEATS": 3}, **paths(workspace, GENERATED_ACGAN=""))
-    assert sorted(trained) == [400, 400, 600, 700, 1000]  # one new run (seed 102) per training set
+    assert sorted(trained) == [400, 400, 600, 667, 700]  # one new run (seed 102) per training set
     assert weights.stat().st_mtime_ns == stamp
     again = json.loads((workspace / "report" / "report.json").read_text())
     assert [r["data"] for r in again["metrics"]] == ["per-class DCGANs, raw draws", "per-class DCGANs", "real (floor)"]
@@ -123,6 +123,21 @@ def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, work
     script.main(**{**TINY, "REPEATS": 1, "SHIFT": 0}, **paths(workspace))
     assert shifts == [0] * 5  # seed 100's runs of all five training sets (on record, shifted) again, unshifted
     assert (workspace / "weights" / "independent_classifier.weights.h5").stat().st_mtime_ns == stamp
+
+
+def test_a_new_synthetic_share_retrains_only_the_mixed_set(report, script, workspace, monkeypatch):
+    assert report["record"]["constants"]["SYNTHETIC_SHARE"] == 0.1
+    trained = []
+    original = script.train_classifier
+    monkeypatch.setattr(script, "train_classifier", lambda model, x, *a, **k: trained.append(len(x)) or
+                        original(model, x, *a, **k))
+    script.main(**{**TINY, "REPEATS": 1, "SYNTHETIC_SHARE": 0.4}, **paths(workspace, GENERATED_ACGAN=""))
+    assert trained == [1000]  # 600 real + 400 synthetic; seed 100's other four runs are on record
+    rows = {r["training_set"]: r for r in json.loads((workspace / "report" / "report.json").read_text())["accuracy"]}
+    assert rows["real+synthetic"]["description"] == "real + synthetic (40% synthetic)"
+    with pytest.raises(UserError, match=r"SYNTHETIC_SHARE=0.5 needs 600 synthetic images beside 600 real ones, but "
+                                        r".*generated.npz has 400: lower it"):
+        script.main(**{**TINY, "SYNTHETIC_SHARE": 0.5}, **paths(workspace))
 
 
 def test_independent_classifier_trained_with_other_constants_is_refused(report, script, workspace):
@@ -167,6 +182,8 @@ def test_bad_constants_are_rejected_before_work(script, tmp_path):
         script.main(**{**TINY, "IMPRESSIONS": 10}, **paths(tmp_path))
     with pytest.raises(ConfigError, match="SHIFT"):
         script.main(**{**TINY, "SHIFT": 28}, **paths(tmp_path))
+    with pytest.raises(ConfigError, match=r"SYNTHETIC_SHARE must lie in \(0, 1\), got 1.0"):
+        script.main(**{**TINY, "SYNTHETIC_SHARE": 1.0}, **paths(tmp_path))
 
 
 def write_between(path, mnist, n_test=600):
