@@ -24,7 +24,7 @@ from models.record import make_record, matches, without
 from models.workers import run_each
 
 CLASSES = tuple(range(10))  # digits to train, one GAN each
-EPOCHS = 55  # passes over one digit's ~6000 training images (ablations: 55 > 45 > 35; 02's ambiguity 3.18% vs 3.47%)
+EPOCHS = 85  # passes over one digit's ~6000 training images (ablations: 85 > 70 > 55 > 45 on FID, recall, ambiguity)
 BATCH_SIZE = 32  # images per D step and per G step
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
@@ -36,7 +36,7 @@ D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
-# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 9300-11600, docs/ablations.md round 3)
+# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md round 3)
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
 SAMPLE_EVERY = 5  # save a sample grid every this many epochs
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
