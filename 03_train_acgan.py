@@ -28,7 +28,8 @@ DATASET = "mnist"  # "mnist", "fashion_mnist" or "emnist_letters"
 EPOCHS = 18  # passes over the training set (18 and 20 score alike at width 64: docs/ablations.md)
 BATCH_SIZE = 32  # images per D step and per G step
 LATENT_DIM = 100  # length of the generator's noise vector z
-WIDTH = 64  # filters of D's first / G's last conv layer (the other has twice as many); 64 beat 32 on recall
+WIDTH = 64  # filters of G's last conv layer (its first has twice as many); 64 beat 32 on recall
+D_WIDTH = 64  # filters of D's first conv layer (its second has twice as many)
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
@@ -59,8 +60,8 @@ CLASS_NAMES = {
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.one_of(cfg, "DATASET", DATASETS)
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY")
+                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_WIDTH", "D_STEPS",
+                                        "EMA_WARMUP", "SAMPLE_EVERY", "CHECKPOINT_EVERY")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
@@ -83,7 +84,7 @@ def main(**overrides):
 
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
-    networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD)
+    networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD, cfg.D_WIDTH)
     gan = GAN(*networks, cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS,
               cfg.D_STEPS, cfg.G_CLASS_WEIGHT)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)

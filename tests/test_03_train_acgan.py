@@ -13,7 +13,7 @@ from models.gan import generate_images
 
 from conftest import load_script
 
-TINY = dict(EPOCHS=1, BATCH_SIZE=32, MAX_IMAGES=128, LATENT_DIM=8, WIDTH=4, SAMPLE_EVERY=1, VERBOSE=0)
+TINY = dict(EPOCHS=1, BATCH_SIZE=32, MAX_IMAGES=128, LATENT_DIM=8, WIDTH=4, D_WIDTH=4, SAMPLE_EVERY=1, VERBOSE=0)
 
 
 @pytest.fixture(scope="module")

@@ -316,6 +316,13 @@ def test_acgan_generator_is_conditional():
     assert tuple(real_fake.shape) == (3, 1) and tuple(classes.shape) == (3, 26)
 
 
+def test_acgan_discriminator_width_is_its_own():
+    generator, discriminator = build_acgan(10, latent_dim=8, width=4, d_width=6)
+    g_convs = [layer.filters for layer in generator.layers if hasattr(layer, "filters")]
+    d_convs = [layer.filters for layer in discriminator.layers if hasattr(layer, "filters")]
+    assert g_convs == [4, 1] and d_convs == [6, 12]
+
+
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
 def test_acgan_g_loss_weighs_the_class_loss_by_g_class_weight(weight):
     gan = make_gan(kind="acgan", g_class_weight=weight)
