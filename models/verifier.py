@@ -206,9 +206,17 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
 def mc_scores(model, images, labels, passes=100, batch=512):
     """02's verdicts on images of known class: ``accuracy`` of the MC mean, ``rejection_rate``
     (1 - accuracy) and ``ambiguity_rate`` (ambiguous among the correctly classified, as 02
-    counts it among accepted images)."""
+    counts it among accepted images); ``per_class``: both rates for the images of each class
+    (a list indexed by class; None where there are no images of the class)."""
     mean, sd = mc_predict(model, images, passes, batch)
     top, _, ambiguous = ambiguity(mean, sd)
-    accepted = top == np.asarray(labels)
-    return {"accuracy": float(accepted.mean()), "rejection_rate": float(1 - accepted.mean()),
-            "ambiguity_rate": float((ambiguous & accepted).sum() / max(accepted.sum(), 1))}
+    labels = np.asarray(labels)
+    accepted = top == labels
+
+    def rates(rows):
+        return {"rejection_rate": float(1 - accepted[rows].mean()),
+                "ambiguity_rate": float((ambiguous & accepted)[rows].sum() / max(accepted[rows].sum(), 1))}
+
+    every = np.ones(len(labels), bool)
+    return {"accuracy": float(accepted.mean()), **rates(every),
+            "per_class": [rates(labels == k) if (labels == k).any() else None for k in range(mean.shape[1])]}

@@ -63,7 +63,7 @@ def script():
     return load_script("02_generate_and_verify.py")
 
 
-def test_end_to_end_writes_data_summary_and_figures(script, workspace):
+def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
     run(script, workspace)
     out = workspace / "out"
     assert (workspace / "weights" / "verifier_default.weights.h5").is_file()
@@ -71,6 +71,10 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     assert 0.5 < info["mc_test_accuracy"] <= 1 and info["test_images"] == 2000
     assert info["test_rejection_rate"] == pytest.approx(1 - info["mc_test_accuracy"])
     assert 0 <= info["test_ambiguity_rate"] <= 1
+    per_class, y_test = info["test_per_class"], mnist[1][1][:2000]
+    assert len(per_class) == 10, "the floor of every digit"
+    assert sum(c["rejection_rate"] * np.sum(y_test == k) for k, c in enumerate(per_class)) == pytest.approx(
+        info["test_rejection_rate"] * 2000), "the digits' floors add up to the overall one"
     for k in (1, 7):
         with np.load(out / f"digit_{k}.npz") as f:
             assert f["x"].shape == (20, 28, 28) and f["x"].dtype == np.uint8
@@ -90,7 +94,12 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace):
     assert summary["all"]["drawn"] == sum(r["drawn"] for r in summary["classes"])
     markdown = (out / "summary.md").read_text()
     assert "| digit | drawn |" in markdown and "| all |" in markdown
-    assert f"| real MNIST test | 2000 | | {info['test_rejection_rate']:.2%} |" in markdown
+    def floor_cells(digit):
+        cells = next(line for line in markdown.splitlines() if line.startswith(f"| {digit} |")).split("|")
+        return [cells[5].strip(), cells[9].strip()]
+
+    assert floor_cells(7) == [f"{per_class[7]['rejection_rate']:.2%}", f"{per_class[7]['ambiguity_rate']:.2%}"]
+    assert floor_cells("all") == ["", ""], "two digits drawn: the ten digits' floor is not theirs"
     for name in ("accepted_samples.png", "ambiguity_rate.png", "verifier/training_curve.png"):
         assert (out / name).stat().st_size > 1000
 

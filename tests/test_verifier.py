@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from models.verifier import (MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict,
+from models.verifier import (MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict, mc_scores,
                              reseed_dropout)
 
 
@@ -55,6 +55,22 @@ def test_chunking_does_not_change_results(images):
     for batch in (5, 10, 15, 4):  # 1, 2, 3 images per call (and fewer rows than passes)
         for a, b in zip(whole, mc_predict(model, images, passes=5, batch=batch)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mc_scores_per_class_are_the_rates_of_each_class_images(images):
+    model = tiny_verifier(0.0)  # no dropout: the verdicts are the plain forward pass
+    top = model.predict_on_batch(images[..., None].astype("float32") / 255).argmax(axis=1)
+    labels = top.copy()
+    labels[3:] = (top[3:] + 1) % 10  # the first 3 images named as the model names them, the last 3 not
+    scores = mc_scores(model, images, labels, passes=3, batch=6)
+    assert scores["rejection_rate"] == pytest.approx(np.mean(top != labels))
+    for k, rates in enumerate(scores["per_class"]):
+        rows = labels == k
+        if not rows.any():
+            assert rates is None, "a class without images has no rates"
+            continue
+        assert rates["rejection_rate"] == pytest.approx(np.mean(top[rows] != k))
+        assert rates["ambiguity_rate"] == 0.0, "no dropout: every interval is a point, none overlap"
 
 
 def test_reseeding_repeats_the_passes_exactly(images):
