@@ -38,6 +38,8 @@ D_MINIBATCH_STD = False  # give D each batch's variety as one more feature chann
 D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
+TWIN_CLASSIFIER = True  # TAC-GAN: D's class head learns real images, a twin head generated ones; G's class loss is
+#                         the first's minus the twin's (against AC-GAN's pull to the most classifiable images)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
@@ -84,7 +86,8 @@ def main(**overrides):
 
     keras.utils.set_random_seed(cfg.SEED)
     n_classes = len(CLASS_NAMES[cfg.DATASET])
-    networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD, cfg.D_WIDTH)
+    networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD, cfg.D_WIDTH,
+                           cfg.TWIN_CLASSIFIER)
     gan = GAN(*networks, cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS,
               cfg.D_STEPS, cfg.G_CLASS_WEIGHT)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)

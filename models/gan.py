@@ -4,7 +4,10 @@ D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 
 generated ones; G learns to make D say 1 on its images (the non-saturating loss, or both
 as least squares: LSGAN). An AC-GAN (a generator with a label input, a discriminator
 with a class head) adds the auxiliary class loss to both (G's weighted by
-``g_class_weight``). Each network has its own optimizer over its own weights, so a D
+``g_class_weight``). With a twin class head on D (TAC-GAN, Gong et al. 2019), D's class
+head learns real images only and the twin learns generated ones, and G's class loss is the
+first head's minus the twin's, meant to cancel AC-GAN's pull towards the most classifiable
+images of each class. Each network has its own optimizer over its own weights, so a D
 update cannot move G and vice versa: no ``trainable = False`` toggling, the Keras-2
 pattern that silently stops training D in Keras 3.
 """
@@ -35,8 +38,9 @@ class GAN:
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
         self.ema_steps = keras.Variable(0, dtype="int32", trainable=False, name="ema_steps")
-        self.conditional = len(generator.inputs) == 2  # G([z, label]) and D -> (real/fake, class)
+        self.conditional = len(generator.inputs) == 2  # G([z, label]) and D -> (real/fake, class[, twin])
         self.n_classes = discriminator.outputs[1].shape[-1] if self.conditional else 0
+        self.twin = self.conditional and len(discriminator.outputs) == 3  # TAC-GAN: D -> (real/fake, class, twin)
         self.latent_dim = generator.inputs[0].shape[-1]
         self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="d_adam")
         self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="g_adam")
@@ -70,8 +74,8 @@ class GAN:
                    "d_acc_real": ops.mean(ops.cast(real_logit > boundary, "float32")),
                    "d_acc_fake": ops.mean(ops.cast(fake_logit < boundary, "float32"))}
         d_loss = d_loss_real + d_loss_fake
-        if self.conditional:  # AC-GAN: D also names the class of real and of generated images
-            d_class = class_loss(labels, real_out[1]) + class_loss(fake_labels, fake_out[1])
+        if self.conditional:  # AC-GAN: D also names the class of real and of generated images (TAC: with the twin)
+            d_class = class_loss(labels, real_out[1]) + class_loss(fake_labels, fake_out[2 if self.twin else 1])
             metrics.update(d_class=d_class, d_class_acc_real=class_accuracy(labels, real_out[1]))
             d_loss = d_loss + d_class
         return d_loss, metrics
@@ -82,7 +86,10 @@ class GAN:
         g_loss = self.adversarial_loss(1.0, first(fake_out))
         metrics = {"g_loss": g_loss}
         if self.conditional:  # AC-GAN: G also wants D to read the class it was asked for
-            metrics["g_class"] = g_class = class_loss(fake_labels, fake_out[1])
+            g_class = class_loss(fake_labels, fake_out[1])
+            if self.twin:  # ... and that the twin, which knows generated images, cannot
+                g_class = g_class - class_loss(fake_labels, fake_out[2])
+            metrics["g_class"] = g_class
             g_loss = g_loss + self.g_class_weight * g_class
         return g_loss, metrics
 
@@ -157,7 +164,7 @@ def class_accuracy(labels, logits):
 
 
 def first(outputs):
-    """The real/fake logit: D's only output, or the first of an AC-GAN's two."""
+    """The real/fake logit: D's only output, or the first of an AC-GAN's two (three with a twin head)."""
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 

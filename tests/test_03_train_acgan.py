@@ -53,8 +53,9 @@ def test_mnist_end_to_end_and_resume(script, tmp_path, capsys):
         run(script, tmp_path, EPOCHS=2, REAL_LABEL=0.8)
 
 
-def test_minibatch_std_discriminator_trains(script, tmp_path):
-    run(script, tmp_path, D_MINIBATCH_STD=True)
+@pytest.mark.parametrize("option", [{"D_MINIBATCH_STD": True}, {"TWIN_CLASSIFIER": False}])
+def test_discriminator_options_train(script, tmp_path, option):
+    run(script, tmp_path, **option)
     check_outputs(tmp_path, "mnist", 10)
 
 

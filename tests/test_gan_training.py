@@ -333,6 +333,25 @@ def test_acgan_g_loss_weighs_the_class_loss_by_g_class_weight(weight):
     assert float(loss) == pytest.approx(float(metrics["g_loss"]) + weight * float(metrics["g_class"]), rel=1e-5)
 
 
+def test_tac_gan_twin_head_learns_generated_images_and_g_plays_the_heads_off():
+    keras.utils.set_random_seed(0)
+    gan = GAN(*build_acgan(10, latent_dim=8, width=4, dropout=0.0, twin=True))  # no dropout: D is deterministic
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    labels, z, fake_labels = np.arange(16, dtype="int32") % 10, *gan.noise(rng, 16)
+
+    def ce(labels, logits):
+        return float(keras.ops.mean(keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)))
+
+    _, d_metrics = gan.d_loss(real, labels, z, fake_labels)
+    _, real_class, _ = gan.discriminator(real)
+    _, fake_class, fake_twin = gan.discriminator(gan.generate(z, fake_labels, training=True))
+    assert float(d_metrics["d_class"]) == pytest.approx(ce(labels, real_class) + ce(fake_labels, fake_twin), rel=1e-5)
+    _, g_metrics = gan.g_loss(z, fake_labels)
+    assert float(g_metrics["g_class"]) == pytest.approx(ce(fake_labels, fake_class) - ce(fake_labels, fake_twin),
+                                                        abs=1e-5)
+
+
 def test_minibatch_std_channel_measures_the_batch_variety():
     x = np.random.default_rng(0).standard_normal((8, 7, 7, 3)).astype("float32")
     varied = keras.ops.convert_to_numpy(MinibatchStd()(x))
