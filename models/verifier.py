@@ -217,6 +217,5 @@ def mc_scores(model, images, labels, passes=100, batch=512):
         return {"rejection_rate": float(1 - accepted[rows].mean()),
                 "ambiguity_rate": float((ambiguous & accepted)[rows].sum() / max(accepted[rows].sum(), 1))}
 
-    every = np.ones(len(labels), bool)
-    return {"accuracy": float(accepted.mean()), **rates(every),
+    return {"accuracy": float(accepted.mean()), **rates(slice(None)),
             "per_class": [rates(labels == k) if (labels == k).any() else None for k in range(mean.shape[1])]}
