@@ -7,9 +7,10 @@ with a class head) adds the auxiliary class loss to both (G's weighted by
 ``g_class_weight``). With a twin class head on D (TAC-GAN, Gong et al. 2019), D's class
 head learns real images only and the twin learns generated ones, and G's class loss is the
 first head's minus the twin's, meant to cancel AC-GAN's pull towards the most classifiable
-images of each class. Each network has its own optimizer over its own weights, so a D
-update cannot move G and vice versa: no ``trainable = False`` toggling, the Keras-2
-pattern that silently stops training D in Keras 3.
+images of each class. ``class_smoothing`` softens D's class targets (G's stay hard). Each
+network has its own optimizer over its own weights, so a D update cannot move G and vice
+versa: no ``trainable = False`` toggling, the Keras-2 pattern that silently stops training
+D in Keras 3.
 """
 
 import keras
@@ -29,11 +30,13 @@ class GAN:
     """
 
     def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
-                 ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1, g_class_weight=1.0):
+                 ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1, g_class_weight=1.0,
+                 class_smoothing=0.0):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
         self.loss, self.d_steps, self.g_class_weight = loss, d_steps, g_class_weight
+        self.class_smoothing = class_smoothing  # D's class targets: 1 - s on the label, s spread over all classes
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
@@ -75,7 +78,9 @@ class GAN:
                    "d_acc_fake": ops.mean(ops.cast(fake_logit < boundary, "float32"))}
         d_loss = d_loss_real + d_loss_fake
         if self.conditional:  # AC-GAN: D also names the class of real and of generated images (TAC: with the twin)
-            d_class = class_loss(labels, real_out[1]) + class_loss(fake_labels, fake_out[2 if self.twin else 1])
+            fake_class = fake_out[2 if self.twin else 1]
+            d_class = (class_loss(labels, real_out[1], self.class_smoothing)
+                       + class_loss(fake_labels, fake_class, self.class_smoothing))
             metrics.update(d_class=d_class, d_class_acc_real=class_accuracy(labels, real_out[1]))
             d_loss = d_loss + d_class
         return d_loss, metrics
@@ -155,8 +160,13 @@ def bce(target, logits):
     return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
 
 
-def class_loss(labels, logits):
-    return ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+def class_loss(labels, logits, smoothing=0.0):
+    """Cross-entropy of class ``logits`` against ``labels``, with ``smoothing`` of the one-hot targets
+    spread evenly over all classes (0 = none)."""
+    if not smoothing:
+        return ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    targets = ops.one_hot(labels, logits.shape[-1]) * (1.0 - smoothing) + smoothing / logits.shape[-1]
+    return ops.mean(ops.categorical_crossentropy(targets, logits, from_logits=True))
 
 
 def class_accuracy(labels, logits):

@@ -333,23 +333,34 @@ def test_acgan_g_loss_weighs_the_class_loss_by_g_class_weight(weight):
     assert float(loss) == pytest.approx(float(metrics["g_loss"]) + weight * float(metrics["g_class"]), rel=1e-5)
 
 
-def test_tac_gan_twin_head_learns_generated_images_and_g_plays_the_heads_off():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_tac_gan_twin_head_learns_generated_images_and_g_plays_the_heads_off(smoothing):
     keras.utils.set_random_seed(0)
-    gan = GAN(*build_acgan(10, latent_dim=8, width=4, dropout=0.0, twin=True))  # no dropout: D is deterministic
+    # no dropout: D is deterministic
+    gan = GAN(*build_acgan(10, latent_dim=8, width=4, dropout=0.0, twin=True), class_smoothing=smoothing)
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
     labels, z, fake_labels = np.arange(16, dtype="int32") % 10, *gan.noise(rng, 16)
 
-    def ce(labels, logits):
-        return float(keras.ops.mean(keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)))
+    def ce(labels, logits, smoothing=0.0):  # by hand: targets 1 - s + s/10 on the label, s/10 elsewhere
+        log_p = np.log(softmax(keras.ops.convert_to_numpy(logits)))
+        targets = np.eye(10)[labels] * (1 - smoothing) + smoothing / 10
+        return float(np.mean(-np.sum(targets * log_p, axis=-1)))
 
     _, d_metrics = gan.d_loss(real, labels, z, fake_labels)
     _, real_class, _ = gan.discriminator(real)
     _, fake_class, fake_twin = gan.discriminator(gan.generate(z, fake_labels, training=True))
-    assert float(d_metrics["d_class"]) == pytest.approx(ce(labels, real_class) + ce(fake_labels, fake_twin), rel=1e-5)
+    assert float(d_metrics["d_class"]) == pytest.approx(
+        ce(labels, real_class, smoothing) + ce(fake_labels, fake_twin, smoothing), rel=1e-5)
+    # G's class loss keeps the hard labels: it wants the class named, the twin fooled
     _, g_metrics = gan.g_loss(z, fake_labels)
     assert float(g_metrics["g_class"]) == pytest.approx(ce(fake_labels, fake_class) - ce(fake_labels, fake_twin),
                                                         abs=1e-5)
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def test_minibatch_std_channel_measures_the_batch_variety():
