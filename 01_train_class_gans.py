@@ -105,7 +105,7 @@ def save_overview(weights_dir, output_dir, seed):
             rows.append(to_uint8(generate_images(generator, z)))
             digits.append(k)
     if rows:
-            save_figure(image_grid(np.concatenate(rows), row_labels=digits, title="one generator per digit"),
+        save_figure(image_grid(np.concatenate(rows), row_labels=digits, title="one generator per digit"),
                     output_dir / "all_digits.png")
 
 
