@@ -59,6 +59,15 @@ def test_discriminator_options_train(script, tmp_path, option):
     check_outputs(tmp_path, "mnist", 10)
 
 
+@pytest.mark.parametrize("overrides, message", [
+    ({"CLASS_SMOOTHING": 1.0}, "CLASS_SMOOTHING must lie in"),
+    ({"G_CLASS_WEIGHT": -1}, "G_CLASS_WEIGHT must lie in"),
+])
+def test_bad_constants_are_refused_before_loading_data(script, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        run(script, tmp_path, DATA_DIR=str(tmp_path / "does-not-exist"), **overrides)
+
+
 def test_fashion_mnist_from_the_debian_files(script, tmp_path):
     if not FASHION_MNIST_DIR.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
