@@ -40,8 +40,8 @@ LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or 
 G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
 TWIN_CLASSIFIER = True  # TAC-GAN: D's class head learns real images, a twin head generated ones; G's class loss is
 #                         the first's minus the twin's (against AC-GAN's pull to the most classifiable images)
-CLASS_SMOOTHING = 0.2  # D's class heads learn 1 - s on the label, s spread over all classes: never sure of G's
-#                         images, so the twin keeps pulling G to variety (0.2 beat 0 and 0.1: docs/ablations.md)
+CLASS_SMOOTHING = 0.2  # D's class heads learn 1 - s on the label, s spread over all classes: capped below
+#                         certainty, the twin's term keeps a gradient (recall: 0.2 beat 0 and 0.1, docs/ablations.md)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
@@ -92,7 +92,7 @@ def main(**overrides):
     networks = build_acgan(n_classes, cfg.LATENT_DIM, cfg.WIDTH, cfg.D_DROPOUT, cfg.D_MINIBATCH_STD, cfg.D_WIDTH,
                            cfg.TWIN_CLASSIFIER)
     gan = GAN(*networks, cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS,
-              cfg.D_STEPS, cfg.G_CLASS_WEIGHT, cfg.CLASS_SMOOTHING)
+              cfg.D_STEPS, cfg.G_CLASS_WEIGHT, class_smoothing=cfg.CLASS_SMOOTHING)
     grid_z = np.random.default_rng(cfg.SEED).standard_normal((n_classes * 10, cfg.LATENT_DIM), dtype=np.float32)
     grid_labels = np.repeat(np.arange(n_classes, dtype="int32"), 10)
     title = f"AC-GAN {cfg.DATASET}"

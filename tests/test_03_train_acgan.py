@@ -59,6 +59,19 @@ def test_discriminator_options_train(script, tmp_path, option):
     check_outputs(tmp_path, "mnist", 10)
 
 
+def test_class_smoothing_reaches_the_gan(script, tmp_path, monkeypatch):
+    made = []
+
+    class RecordedGAN(script.GAN):  # the real GAN, remembered once made
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(script, "GAN", RecordedGAN)
+    run(script, tmp_path, CLASS_SMOOTHING=0.3)
+    assert [gan.class_smoothing for gan in made] == [0.3]
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"CLASS_SMOOTHING": 1.0}, "CLASS_SMOOTHING must lie in"),
     ({"G_CLASS_WEIGHT": -1}, "G_CLASS_WEIGHT must lie in"),

@@ -352,6 +352,8 @@ def test_tac_gan_twin_head_learns_generated_images_and_g_plays_the_heads_off(smo
     _, fake_class, fake_twin = gan.discriminator(gan.generate(z, fake_labels, training=True))
     assert float(d_metrics["d_class"]) == pytest.approx(
         ce(labels, real_class, smoothing) + ce(fake_labels, fake_twin, smoothing), rel=1e-5)
+    if smoothing:  # the smoothed loss is told apart from the hard one at this tolerance
+        assert abs(ce(labels, real_class, smoothing) - ce(labels, real_class)) > 1e-3
     # G's class loss keeps the hard labels: it wants the class named, the twin fooled
     _, g_metrics = gan.g_loss(z, fake_labels)
     assert float(g_metrics["g_class"]) == pytest.approx(ce(fake_labels, fake_class) - ce(fake_labels, fake_twin),
