@@ -38,7 +38,7 @@ EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every s
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 # (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md round 3)
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
-SAMPLE_EVERY = 5  # save a sample grid every this many epochs
+SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
 SEED = 1234  # digit k trains with seed SEED + k
 RETRAIN = False  # train from scratch even where a checkpoint or generator of these digits exists

@@ -10,6 +10,7 @@ from models.config import UserError
 from models.dcgan import MinibatchStd, build_discriminator, build_generator
 from models.gan import GAN, generate_images
 from models.gan_training import Diverged, divergence, fit, run_epoch
+from models.plots import epoch_reporter
 from models.record import read_record
 
 RECORD = {"constants": {"WIDTH": 4}, "inputs": {}}
@@ -373,3 +374,16 @@ def test_minibatch_std_channel_measures_the_batch_variety():
     np.testing.assert_allclose(varied[..., 3], np.mean(np.std(x, axis=0)), rtol=1e-4)
     repeated = keras.ops.convert_to_numpy(MinibatchStd()(np.repeat(x[:1], 8, axis=0)))
     assert np.all(repeated[..., 3] < 1e-3), "one image drawn eight times has no variety"
+
+
+def test_epoch_reporter_writes_the_csv_every_epoch_and_figures_every_few(tmp_path):
+    report = epoch_reporter(tmp_path, "digit 0", lambda: np.zeros((2, 28, 28), np.uint8), sample_every=3, epochs=4)
+    history, drawn = [], []
+    for epoch in range(1, 5):
+        history.append({"epoch": epoch, "g_loss": 1.0 / epoch, "seconds": 0.1})
+        (tmp_path / "loss_curve.png").unlink(missing_ok=True)
+        report(epoch, history)
+        assert len((tmp_path / "losses.csv").read_text().splitlines()) == epoch + 1
+        drawn.append((tmp_path / "loss_curve.png").is_file())
+    assert drawn == [False, False, True, True]  # every 3rd epoch and the last
+    assert sorted(p.name for p in tmp_path.glob("samples_*")) == ["samples_epoch_003.png", "samples_epoch_004.png"]
