@@ -45,7 +45,7 @@ CLASS_SMOOTHING = 0.2  # D's class heads learn 1 - s on the label, s spread over
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
-SAMPLE_EVERY = 2  # redraw the sample grid (one row per class) and loss curve every this many epochs
+SAMPLE_EVERY = 2  # redraw the sample grid (a row per class) and loss curve every this many epochs and at the last
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
 SEED = 4321  # weights, noise and shuffling
 RETRAIN = False  # train from scratch even where a checkpoint or generator for DATASET exists

@@ -11,8 +11,9 @@ the executor's threads were (their time in ops over wall time x threads).
 MC verify (02's default verifier): the head (everything after the first dropout) on
 MC_ROWS repeated rows with dropout on and off (the cost of the masks), through
 ``predict_on_batch`` and as a direct compiled call (Keras's per-call overhead), and
-mc_predict per image at 400 and 4000 rows per call. All times in ms, best of REPEATS.
-TensorFlow backend only (the fused call is a ``tf.function``).
+mc_predict per image at 400 and 4000 rows per call. Per epoch, outside the steps: writing
+the resumable checkpoint and redrawing an 85-epoch loss curve. All times in ms, best of
+REPEATS. TensorFlow backend only (the fused call is a ``tf.function``).
 """
 
 import json
@@ -34,7 +35,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from models.checkpoint import save_checkpoint  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
+from models.files import save_figure  # noqa: E402
+from models.plots import loss_curves  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
@@ -85,7 +89,21 @@ def gan_figures(cfg, images, rng):
         "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(batch, None, noise(), None)), cfg.REPEATS),
         "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(noise(), None)), cfg.REPEATS),
         "gan_fused_step_ms": best_ms(synced(lambda: fused(batch, noise(), noise())), cfg.REPEATS),
+        **epoch_end_figures(gan, rng, cfg.REPEATS),
     }
+
+
+def epoch_end_figures(gan, rng, repeats):
+    """What 01's loop does once an epoch besides the steps: a checkpoint, and (until it was made
+    every SAMPLE_EVERY epochs) the loss curve of an 85-epoch run."""
+    history = [{"epoch": e, **gan.metrics(), "seconds": 1.0} for e in range(1, 86)]
+    with tempfile.TemporaryDirectory() as folder:
+        return {
+            "checkpoint_write_ms": best_ms(lambda: save_checkpoint(Path(folder) / "c.h5", gan, 1, rng, history,
+                                                                   {"constants": {}}), repeats),
+            "loss_curve_redraw_ms": best_ms(lambda: save_figure(loss_curves(history, title="digit 1"),
+                                                                Path(folder) / "loss_curve.png"), repeats),
+        }
 
 
 def op_shares(step, steps, one_channel_layers):

@@ -60,7 +60,7 @@ def test_only_the_scripts_own_constants_are_knobs():
 def test_help_shows_each_constant_with_its_comment():
     script = load_script("01_train_class_gans.py")
     text = describe(vars(script))
-    assert "SAMPLE_EVERY" in text and "save a sample grid every this many epochs" in text
+    assert "SAMPLE_EVERY" in text and "redraw the sample grid and loss curve every this many epochs" in text
 
 
 @pytest.mark.parametrize("overrides, message", [

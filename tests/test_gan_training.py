@@ -380,7 +380,7 @@ def test_epoch_reporter_writes_the_csv_every_epoch_and_figures_every_few(tmp_pat
     report = epoch_reporter(tmp_path, "digit 0", lambda: np.zeros((2, 28, 28), np.uint8), sample_every=3, epochs=4)
     history, drawn = [], []
     for epoch in range(1, 5):
-        history.append({"epoch": epoch, "g_loss": 1.0 / epoch, "seconds": 0.1})
+        history.append({"epoch": epoch, "g_loss": 1.0 / epoch, "d_acc_real": 0.5, "seconds": 0.1})
         (tmp_path / "loss_curve.png").unlink(missing_ok=True)
         report(epoch, history)
         assert len((tmp_path / "losses.csv").read_text().splitlines()) == epoch + 1
