@@ -94,8 +94,8 @@ def gan_figures(cfg, images, rng):
 
 
 def epoch_end_figures(gan, rng, repeats):
-    """What 01's loop does once an epoch besides the steps: a checkpoint, and (until it was made
-    every SAMPLE_EVERY epochs) the loss curve of an 85-epoch run."""
+    """What 01's loop does after an epoch besides the steps: write a checkpoint (every epoch) and
+    redraw the loss curve of an 85-epoch run (every epoch until it moved to every SAMPLE_EVERY)."""
     history = [{"epoch": e, **gan.metrics(), "seconds": 1.0} for e in range(1, 86)]
     with tempfile.TemporaryDirectory() as folder:
         return {
