@@ -45,6 +45,8 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=accuracy_title, ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
+        if len(epochs) == 1:  # else the locator spans 0.95-1.05 and falls back to fractions
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
