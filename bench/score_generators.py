@@ -16,6 +16,7 @@ Both judges are the scripts' own, at the scripts' default constants: they are lo
 of the epoch times in the generators' checkpoints.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -66,12 +67,13 @@ def judges(mnist):
     exactly as the scripts get them at their defaults."""
     generate, classify = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
     cfg02, cfg04 = config.resolve(vars(generate), {}), config.resolve(vars(classify), {})
-    verifier, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
-                                              paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
     (x_train, y_train), test = mnist
     fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
-    classifier, _, _ = classify.get_independent_classifier(cfg04, paths.resolve(cfg04.WEIGHTS_DIR),
-                                                           (x_train[fit_rows], y_train[fit_rows]), test)
+    with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
+        verifier, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
+                                                  paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
+        classifier, _, _ = classify.get_independent_classifier(cfg04, paths.resolve(cfg04.WEIGHTS_DIR),
+                                                               (x_train[fit_rows], y_train[fit_rows]), test)
     return verifier, info, classifier, held_out
 
 

@@ -65,3 +65,11 @@ def test_fid_and_recall_put_the_trained_generator_near_the_real_floor(scores):
 
 def test_a_row_repeats_for_the_same_seed(scores, judged, trained):
     assert score_generators.score_class(7, trained, *judged, CFG) == scores["trained"]
+
+
+def test_stdout_is_one_json_line_for_appending_to_a_table(capsys):
+    """The rows are made with ``>> docs/....jsonl``: which weights the judges come from goes to stderr."""
+    score_generators.main(GENERATOR_DIR=str(SHIPPED / "class_gans"), CLASSES="7", N_PER_CLASS=20, MC_PASSES=2,
+                          NAME="one_line")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and json.loads(out)["name"] == "one_line"
