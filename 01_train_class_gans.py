@@ -17,7 +17,7 @@ from models.checkpoint import export_generator, load_generator
 from models.data import load_dataset, select_class, to_gan_range, to_uint8
 from models.dcgan import build_discriminator, build_generator
 from models.files import save_figure
-from models.gan import GAN, LOSSES, generate_images
+from models.gan import GAN, LOSSES, generate_images, negatives_per_batch
 from models.gan_training import Diverged, fit
 from models.plots import epoch_reporter, image_grid
 from models.record import make_record, matches, without
@@ -33,11 +33,12 @@ BETA_1 = 0.5  # Adam first-moment decay (the DCGAN paper's value)
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
+NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; ablations round 4)
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
 # (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md round 3)
-MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them)
+MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them; the negatives: always all)
 SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
 SEED = 1234  # digit k trains with seed SEED + k
@@ -57,30 +58,47 @@ def check(cfg):
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
+                  + config.in_range(cfg, "NEGATIVE_SHARE", 0, 1, high_open=True)
                   + config.one_of(cfg, "LOSS", LOSSES)
-                  + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE"))
+                  + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE")
+                  + negatives_problem(cfg))
 
 
-def digit_record(k, images, cfg):
-    return make_record(cfg, skip=("CLASSES",), inputs={"training images": images}, digit=k)
+def negatives_problem(cfg):
+    n = negatives_per_batch(cfg.NEGATIVE_SHARE, cfg.BATCH_SIZE)
+    if cfg.NEGATIVE_SHARE and not 1 <= n < cfg.BATCH_SIZE:
+        return [f"NEGATIVE_SHARE={cfg.NEGATIVE_SHARE} gives {n} of BATCH_SIZE={cfg.BATCH_SIZE} images per D step: "
+                f"set it between 1/{cfg.BATCH_SIZE} and 1 - 1/{cfg.BATCH_SIZE}, or 0 for none"]
+    return []
 
 
-def is_trained(k, images, cfg, weights_dir):
+def other_digits(x_train, y_train, k, cfg):
+    """Digit ``k``'s negatives: the training images of every other digit (None without NEGATIVE_SHARE)."""
+    return x_train[y_train != k] if cfg.NEGATIVE_SHARE else None
+
+
+def digit_record(k, images, negatives, cfg):
+    inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
+    return make_record(cfg, skip=("CLASSES",), inputs=inputs, digit=k)
+
+
+def is_trained(k, images, negatives, cfg, weights_dir):
     """Whether digit ``k``'s generator was trained with these constants and images (then it is skipped)."""
     generator_file = paths.class_gan_generator(weights_dir, k)
-    if not cfg.RETRAIN and matches(generator_file, digit_record(k, images, cfg)):
+    if not cfg.RETRAIN and matches(generator_file, digit_record(k, images, negatives, cfg)):
         print(f"digit {k}: {paths.shown(generator_file)} was trained with these constants, skipping")
         return True
     return False
 
 
-def train_digit(k, images, cfg, weights_dir, output_dir):
+def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
     """Train (or resume) the GAN of digit ``k`` and export its generator."""
-    record = digit_record(k, images, cfg)
+    record = digit_record(k, images, negatives, cfg)
     keras.utils.set_random_seed(cfg.SEED + k)
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
               build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, name=f"discriminator_{k}"),
-              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS)
+              cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS,
+              negative_share=cfg.NEGATIVE_SHARE)
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
 
     def samples():  # what the exported generator would draw now
@@ -90,7 +108,7 @@ def train_digit(k, images, cfg, weights_dir, output_dir):
     fit(gan, images, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED + k,
         checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
-        verbose=cfg.VERBOSE)
+        verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives))
     export_generator(gan.averaged_generator(), paths.class_gan_generator(weights_dir, k), record)
 
 
@@ -115,7 +133,8 @@ def main(**overrides):
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR)
     (x_train, y_train), _ = load_dataset("mnist", cfg.DATA_DIR or None)
     images = {k: to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None]) for k in cfg.CLASSES}
-    to_train = [k for k in cfg.CLASSES if not is_trained(k, images[k], cfg, weights_dir)]
+    to_train = [k for k in cfg.CLASSES
+                if not is_trained(k, images[k], other_digits(x_train, y_train, k, cfg), cfg, weights_dir)]
     failed = []
     if cfg.WORKERS > 1 and len(to_train) > 1:  # each digit by this script, in a process of its own
         constants = {**vars(cfg), "WORKERS": 1, "VERBOSE": min(cfg.VERBOSE, 1) * 2}
@@ -123,7 +142,7 @@ def main(**overrides):
     else:
         for k in to_train:
             try:
-                train_digit(k, images[k], cfg, weights_dir, output_dir)
+                train_digit(k, images[k], other_digits(x_train, y_train, k, cfg), cfg, weights_dir, output_dir)
             except Diverged as err:  # say so, and go on with the other digits
                 print(f"error: {err}")
                 failed.append(k)

@@ -7,8 +7,10 @@ process on cpu_count // PROCESSES threads, as 01 trains WORKERS digits at once; 
 their timed steps together and images/s counts all of them. 1 = one training here, on
 every thread. images/s counts real images consumed (each drives one D step and one G step
 on a batch of the same size); s_per_epoch_one_class is one class's epoch while PROCESSES
-run. FLOPs per image, counted from layer shapes (bench/flops.py):
-D step = G forward + D forward and backward on real and fake (F_G + 6 F_D);
+run. Each D step gets 01's NEGATIVE_SHARE of other digits' images in place of as many
+generated ones, as in 01. FLOPs per image, counted from layer shapes (bench/flops.py):
+D step = G forward (less the negatives' share s) + D forward and backward on real and fake
+((1 - s) F_G + 6 F_D);
 G step = G forward and backward + D forward and input-gradient (3 F_G + 2 F_D).
 The roofline fraction compares that with a float32 matmul timed in the parent process
 (on every thread, the children gone).
@@ -30,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.dcgan import build_discriminator, build_generator  # noqa: E402
-from models.gan import GAN  # noqa: E402
+from models.gan import GAN, negatives_per_batch  # noqa: E402
 from models.workers import as_arguments, process_env  # noqa: E402
 
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
@@ -48,27 +50,31 @@ CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready
 
 
 def recipe_gan(latent_dim, width):
-    """A GAN with 01's default recipe (D dropout, loss, EMA) at this size."""
+    """A GAN with 01's default recipe (D dropout, loss, EMA, negatives) at this size."""
     c01 = config.resolve(vars(load_script("01_train_class_gans.py")), {})
     return GAN(build_generator(latent_dim, width), build_discriminator(width, c01.D_DROPOUT), c01.LEARNING_RATE,
-               c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS)
+               c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS,
+               negative_share=c01.NEGATIVE_SHARE)
 
 
-def time_steps(cfg, images):
-    """Seconds for STEPS training steps of one class's GAN on ``images``, here."""
+def time_steps(cfg, images, others):
+    """Seconds for STEPS training steps of one class's GAN on ``images`` (``others``: the
+    other digits' images, its negatives), here."""
     keras.utils.set_random_seed(cfg.SEED)
     gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH)
     rng = np.random.default_rng(cfg.SEED)
-    batches = [images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)] for _ in range(cfg.WARMUP + cfg.STEPS)]
-    for batch in batches[: cfg.WARMUP]:
-        gan.train_step(batch, None, rng)
+    n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
+    batches = [(images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)],
+                others[rng.integers(0, len(others), n)] if n else None) for _ in range(cfg.WARMUP + cfg.STEPS)]
+    for batch, negatives in batches[: cfg.WARMUP]:
+        gan.train_step(batch, None, rng, negatives=negatives)
     gan.metrics()
     if os.environ.get(CHILD):
         print("ready", flush=True)
         sys.stdin.readline()
     start = time.perf_counter()
-    for batch in batches[cfg.WARMUP :]:
-        gan.train_step(batch, None, rng)
+    for batch, negatives in batches[cfg.WARMUP :]:
+        gan.train_step(batch, None, rng, negatives=negatives)
     gan.metrics()  # the metrics stay on the device: reading them waits for the last step
     seconds = time.perf_counter() - start
     if os.environ.get(CHILD):
@@ -109,13 +115,17 @@ def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     (x_train, y_train), _ = load_dataset("mnist")
     images = to_gan_range(select_class(x_train, y_train, cfg.DIGIT))
-    seconds = time_children(cfg, cfg.PROCESSES) if cfg.PROCESSES > 1 else time_steps(cfg, images)
+    if cfg.PROCESSES > 1:
+        seconds = time_children(cfg, cfg.PROCESSES)
+    else:
+        seconds = time_steps(cfg, images, to_gan_range(x_train[y_train != cfg.DIGIT]))
     if os.environ.get(CHILD):
         return
     matmul = matmul_flops_per_second()
-    generator, discriminator = build_generator(cfg.LATENT_DIM, cfg.WIDTH), build_discriminator(cfg.WIDTH)
-    f_g, f_d = forward_flops(generator), forward_flops(discriminator)
-    flops_per_image = (f_g + 6 * f_d) + (3 * f_g + 2 * f_d)
+    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH)
+    f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
+    generated_share = 1 - negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE) / cfg.BATCH_SIZE
+    flops_per_image = (generated_share * f_g + 6 * f_d) + (3 * f_g + 2 * f_d)
     images_per_s = cfg.PROCESSES * cfg.STEPS * cfg.BATCH_SIZE / seconds
     achieved = images_per_s * flops_per_image
     epoch_images = (len(images) // cfg.BATCH_SIZE) * cfg.BATCH_SIZE  # one class's epoch, in full batches

@@ -31,12 +31,13 @@ class GAN:
 
     def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
                  ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1, g_class_weight=1.0,
-                 class_smoothing=0.0):
+                 class_smoothing=0.0, negative_share=0.0):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
         self.loss, self.d_steps, self.g_class_weight = loss, d_steps, g_class_weight
         self.class_smoothing = class_smoothing  # D's class targets: 1 - s on the label, s spread over all classes
+        self.negative_share = negative_share  # share of D's "generated" batch that is other classes' real images
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
@@ -44,6 +45,9 @@ class GAN:
         self.conditional = len(generator.inputs) == 2  # G([z, label]) and D -> (real/fake, class[, twin])
         self.n_classes = discriminator.outputs[1].shape[-1] if self.conditional else 0
         self.twin = self.conditional and len(discriminator.outputs) == 3  # TAC-GAN: D -> (real/fake, class, twin)
+        if negative_share and self.conditional:
+            raise ValueError("negative_share is for a per-class GAN (an AC-GAN's class head already sees every "
+                             "class): leave it at 0 for an AC-GAN")
         self.latent_dim = generator.inputs[0].shape[-1]
         self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="d_adam")
         self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, name="g_adam")
@@ -51,31 +55,40 @@ class GAN:
         self.g_optimizer.build(generator.trainable_variables)
         names = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
         names += ["d_class", "g_class", "d_class_acc_real"] if self.conditional else []
+        names += ["d_acc_negative"] if negative_share else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}  # running means, on the device
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
                                       after=self.update_ema if ema_decay else None)
 
-    def train_step(self, real, labels, rng, update_g=True):
-        """One adversarial step: update D on ``real`` and as many fakes, then (unless told not
-        to: D gets ``d_steps`` steps per G step) G on fresh noise. Its metrics go into
-        ``trackers``; ``metrics()`` reads them."""
-        self.d_update(real, labels, *self.noise(rng, len(real)))
+    def train_step(self, real, labels, rng, update_g=True, negatives=None):
+        """One adversarial step: update D on ``real`` and as many fakes (``negatives``, other
+        classes' real images, take the place of some), then (unless told not to: D gets
+        ``d_steps`` steps per G step) G on fresh noise. Its metrics go into ``trackers``;
+        ``metrics()`` reads them."""
+        n_fake = len(real) - (0 if negatives is None else len(negatives))
+        self.d_update(real, labels, *self.noise(rng, n_fake), negatives)
         if update_g:
             self.g_update(*self.noise(rng, len(real)))
 
-    def d_loss(self, real, labels, z, fake_labels):
-        """D's loss on a batch of real images and as many generated ones -> ``(loss, metrics)``."""
+    def d_loss(self, real, labels, z, fake_labels, negatives=None):
+        """D's loss on a batch of real images and as many "fake" ones: generated from ``z``,
+        then ``negatives`` (real images of other classes), if any -> ``(loss, metrics)``."""
         fake = ops.stop_gradient(self.generate(z, fake_labels, training=True))
+        if negatives is not None:
+            fake = ops.concatenate([fake, negatives])
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
         real_logit, fake_logit = first(real_out), first(fake_out)
         d_loss_real = self.adversarial_loss(self.real_label, real_logit)
         d_loss_fake = self.adversarial_loss(0.0, fake_logit)
         boundary = 0.0 if self.loss == "non_saturating" else 0.5  # where D's output says "real" (p = 0.5)
+        says_fake, n_generated = ops.cast(fake_logit < boundary, "float32"), ops.shape(z)[0]
         metrics = {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                    "d_acc_real": ops.mean(ops.cast(real_logit > boundary, "float32")),
-                   "d_acc_fake": ops.mean(ops.cast(fake_logit < boundary, "float32"))}
+                   "d_acc_fake": ops.mean(says_fake[:n_generated])}
+        if negatives is not None:
+            metrics["d_acc_negative"] = ops.mean(says_fake[n_generated:])
         d_loss = d_loss_real + d_loss_fake
         if self.conditional:  # AC-GAN: D also names the class of real and of generated images (TAC: with the twin)
             fake_class = fake_out[2 if self.twin else 1]
@@ -153,6 +166,11 @@ class GAN:
 
 
 LOSSES = ("non_saturating", "least_squares")
+
+
+def negatives_per_batch(share, batch_size):
+    """How many of a D batch's ``batch_size`` "generated" images are other classes' real images."""
+    return round(share * batch_size)
 
 
 def bce(target, logits):

@@ -9,6 +9,7 @@ import numpy as np
 
 from models.checkpoint import checkpoint_epoch, load_checkpoint, save_checkpoint
 from models.config import UserError
+from models.gan import negatives_per_batch
 from models.paths import shown
 from models.record import require_match
 
@@ -21,12 +22,18 @@ class Diverged(UserError):
     """A GAN run went wrong (non-finite or exploding losses, D winning outright)."""
 
 
-def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0):
+def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0, negatives=None):
     """One shuffled pass over ``images`` (float32, GAN range) in full batches -> the epoch's
     mean metrics. The running means stay on the device; the progress bar reads them about
-    every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end."""
+    every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end.
+    With ``negatives`` (other classes' images), each D step gets ``gan.negative_share`` of
+    its batch drawn from them at random, in place of as many generated images."""
     order = rng.permutation(len(images))
     steps = len(images) // batch_size
+    if bool(gan.negative_share) != (negatives is not None):
+        raise ValueError("give the other classes' images as negatives exactly when the GAN has a negative_share "
+                         f"(it has {gan.negative_share})")
+    n_negative = negatives_per_batch(gan.negative_share, batch_size)
     show = verbose == 1
     progbar = keras.utils.Progbar(steps, verbose=int(show), unit_name="step", stateful_metrics=list(gan.trackers))
     gan.reset_metrics()
@@ -34,7 +41,9 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
     for step in range(steps):
         idx = order[step * batch_size : (step + 1) * batch_size]
         batch_labels = None if labels is None else labels[idx]
-        gan.train_step(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0)
+        batch_negatives = negatives[rng.integers(0, len(negatives), n_negative)] if n_negative else None
+        gan.train_step(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0,
+                       negatives=batch_negatives)
         if show and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
             progbar.update(step + 1, values=list(gan.metrics().items()))
             shown_at = time.monotonic()
@@ -42,12 +51,13 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
 
 
 def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, record, retrain=False,
-        checkpoint_every=1, on_epoch_end=None, name="", verbose=1):
+        checkpoint_every=1, on_epoch_end=None, name="", verbose=1, negatives=None):
     """Train for ``epochs`` epochs, resuming from ``checkpoint_path`` when it holds a run made
     with ``record`` (another record is refused, unless ``retrain`` starts over).
 
     ``images``: float32 in [-1, 1], (N, 28, 28, 1); ``labels``: int32 (N,) for an AC-GAN,
-    None for a per-class GAN. After each epoch ``on_epoch_end(epoch, history)`` runs, then
+    None for a per-class GAN; ``negatives``: other classes' images for a GAN with a
+    ``negative_share`` (float32, GAN range), else None. After each epoch ``on_epoch_end(epoch, history)`` runs, then
     (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
     crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
     checkpoint is written. Returns the history: per epoch, a dict of its mean metrics and
@@ -70,7 +80,7 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
         if verbose == 1:
             print(f"{name}: epoch {epoch}/{epochs}")
         started = time.monotonic()
-        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose)
+        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose, negatives=negatives)
         history.append({"epoch": epoch, **metrics, "seconds": round(time.monotonic() - started, 2)})
         if verbose == 2:
             print(f"{name}: epoch {epoch}/{epochs}, {history[-1]['seconds']:.0f} s, "

@@ -101,6 +101,16 @@ def test_other_training_images_are_not_reused(script, dirs):
         script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1, "MAX_IMAGES": 96}, **dirs)
 
 
+def test_negative_share_brings_the_other_digits_into_the_record(script, dirs, tmp_path):
+    script.main(**{**TINY, "CLASSES": "3", "EPOCHS": 1, "NEGATIVE_SHARE": 0.25}, **dirs)
+    assert set(read_record(tmp_path / "weights" / "generator_3.weights.h5")["inputs"]) == {
+        "training images", "other digits' images"}
+    assert "d_acc_negative" in read_csv(tmp_path / "outputs" / "digit_3" / "losses.csv")[0]
+    with pytest.raises(UserError, match=r"NEGATIVE_SHARE=0.01 gives 0 of BATCH_SIZE=32 images per D step: set it "
+                                        r"between 1/32 and 1 - 1/32, or 0 for none"):
+        script.main(**{**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.01}, **dirs)
+
+
 def test_diverging_run_names_digit_and_epoch_and_exports_nothing(script, dirs, tmp_path, capsys):
     with pytest.raises(Diverged, match="digit 6 stopped with the error above"):
         script.main(**{**TINY, "CLASSES": "6", "EPOCHS": 3, "LEARNING_RATE": 1000.0}, **dirs)
@@ -111,16 +121,18 @@ def test_diverging_run_names_digit_and_epoch_and_exports_nothing(script, dirs, t
 
 
 def test_workers_train_each_digit_in_a_process_of_its_own(script, dirs, tmp_path, capsys):
-    script.main(**{**TINY, "CLASSES": "8", "EPOCHS": 1, "LEARNING_RATE": 1e-3}, **dirs)  # made with other constants
+    tiny = {**TINY, "NEGATIVE_SHARE": 0.25}  # the workers must get the other digits too
+    script.main(**{**tiny, "CLASSES": "8", "EPOCHS": 1, "LEARNING_RATE": 1e-3}, **dirs)  # made with other constants
     capsys.readouterr()
     with pytest.raises(Diverged, match="digit 8 stopped with the error above"):
-        script.main(**{**TINY, "CLASSES": "2,8", "EPOCHS": 1, "WORKERS": 2, "VERBOSE": 1}, **dirs)
+        script.main(**{**tiny, "CLASSES": "2,8", "EPOCHS": 1, "WORKERS": 2, "VERBOSE": 1}, **dirs)
     printed = capsys.readouterr().out
     assert "digit 2: epoch 1/1, " in printed and "d_acc_fake" in printed, "a worker prints one line per epoch"
+    assert "d_acc_negative" in printed, "a worker trains with the other digits as negatives"
     assert "digit_8.h5 was made with other settings: LEARNING_RATE=0.001 (now 0.0002)" in printed
     generator_file = tmp_path / "weights" / "generator_2.weights.h5"
     assert "WORKERS" not in read_record(generator_file)["constants"]
     assert (tmp_path / "outputs" / "digit_2" / "losses.csv").is_file()
 
-    script.main(**{**TINY, "CLASSES": "2", "EPOCHS": 1}, **dirs)  # a worker's generator is the one this run would make
+    script.main(**{**tiny, "CLASSES": "2", "EPOCHS": 1}, **dirs)  # a worker's generator is the one this run would make
     assert "generator_2.weights.h5 was trained with these constants, skipping" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import pytest
 from models.acgan import build_acgan
 from models.checkpoint import export_generator, load_checkpoint, load_generator, save_checkpoint
 from models.config import UserError
+from models.data import to_gan_range
 from models.dcgan import MinibatchStd, build_discriminator, build_generator
 from models.gan import GAN, generate_images
 from models.gan_training import Diverged, divergence, fit, run_epoch
@@ -224,12 +225,19 @@ def test_divergence_rules():
     assert divergence([winning, winning, row()]) is None
 
 
-def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_real):
-    """Every variable, G's moving average included, ends as if the run had never stopped."""
+@pytest.mark.parametrize("negative_share", [0.0, 0.25])
+def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_real,
+                                                                                     negative_share):
+    """Every variable, G's moving average included, ends as if the run had never stopped
+    (with negatives too: they are drawn from the checkpointed random state)."""
     real, _ = tiny_real
-    kwargs = dict(epochs=3, batch_size=32, seed=5, verbose=0, record=RECORD)
+    negatives = -real[::-1] if negative_share else None
+    kwargs = dict(epochs=3, batch_size=32, seed=5, verbose=0, record=RECORD, negatives=negatives)
 
-    straight = make_gan(seed=0)
+    def gan_with_share(seed):
+        return make_gan(seed=seed, negative_share=negative_share)
+
+    straight = gan_with_share(seed=0)
     fit(straight, real, checkpoint_path=tmp_path / "a.h5", **kwargs)
 
     class Killed(Exception):
@@ -239,11 +247,11 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
         if epoch == 2:
             raise Killed  # dies after epoch 2's steps, before its checkpoint: epoch 2 is lost
 
-    interrupted = make_gan(seed=0)
+    interrupted = gan_with_share(seed=0)
     with pytest.raises(Killed):
         fit(interrupted, real, checkpoint_path=tmp_path / "b.h5", on_epoch_end=die_in_epoch_2, **kwargs)
 
-    resumed, epochs_run = make_gan(seed=42), []
+    resumed, epochs_run = gan_with_share(seed=42), []
     history = fit(resumed, real, checkpoint_path=tmp_path / "b.h5",
                   on_epoch_end=lambda epoch, history: epochs_run.append(epoch), **kwargs)
     assert epochs_run == [2, 3]
@@ -291,8 +299,6 @@ def test_missing_generator_names_the_file_and_the_fix(tmp_path):
 
 def test_acgan_class_head_learns_on_real_digits(mnist):
     (x_train, y_train), _ = mnist
-    from models.data import to_gan_range
-
     images, labels = to_gan_range(x_train[:1024]), y_train[:1024].astype("int32")
     gan = make_gan(kind="acgan", width=8)
     rng = np.random.default_rng(0)
@@ -305,6 +311,52 @@ def test_acgan_class_head_learns_on_real_digits(mnist):
     early, late = np.mean(accuracies[:10]), np.mean(accuracies[-20:])
     assert early < 0.2, "a fresh class head should be near chance (0.1)"
     assert late > 0.2 and late > early + 0.1, "the class head should learn the digits"
+
+
+def count_noise(gan):
+    """A list that gets the number of latents ``gan`` draws each time: how many images G makes for a step."""
+    counts, noise = [], gan.noise
+
+    def counted(rng, n):
+        counts.append(n)
+        return noise(rng, n)
+
+    gan.noise = counted
+    return counts
+
+
+def test_negatives_take_the_place_of_generated_images_and_d_learns_to_call_them_fake(mnist):
+    """With a negative share, part of D's "generated" side is real images of other digits
+    (here 1s for a GAN of 0s): D learns to score 1s as fake, where the plain GAN's D, never
+    shown a 1, scores them as real."""
+    (x_train, y_train), _ = mnist
+    zeros, ones = to_gan_range(x_train[y_train == 0][:512]), to_gan_range(x_train[y_train == 1][:544])
+    held_out_ones = ones[512:]
+    scores = {}
+    for share in (0.0, 0.25):
+        gan = make_gan(seed=0, width=8, loss="least_squares", negative_share=share)
+        rng, generated = np.random.default_rng(0), count_noise(gan)
+        for _ in range(60):
+            real = zeros[rng.integers(0, len(zeros), 32)]
+            negatives = ones[rng.integers(0, 512, 8)] if share else None
+            gan.reset_metrics()
+            gan.train_step(real, None, rng, update_g=False, negatives=negatives)
+        assert set(generated) == {24 if share else 32}
+        assert ("d_acc_negative" in gan.metrics()) == bool(share)
+        scores[share] = float(np.mean(keras.ops.convert_to_numpy(gan.discriminator(held_out_ones))))
+    # 0.5 is where an LSGAN D's score turns from "fake" (0) to "real" (1)
+    assert scores[0.25] < 0.5 < scores[0.0], f"D's mean score of unseen 1s: {scores}"
+
+
+def test_negatives_are_refused_for_an_acgan_and_go_exactly_with_a_negative_share(tmp_path, tiny_real):
+    with pytest.raises(ValueError, match="negative_share is for a per-class GAN .*leave it at 0"):
+        make_gan(kind="acgan", negative_share=0.25)
+    real = tiny_real[0]
+    for share, negatives in ((0.25, None), (0.0, -real)):
+        with pytest.raises(ValueError, match=f"exactly when the GAN has a negative_share \\(it has {share}\\)"):
+            fit(make_gan(negative_share=share), real, epochs=1, batch_size=32, seed=0, record=RECORD, verbose=0,
+                checkpoint_path=tmp_path / "c.h5", negatives=negatives)
+    assert not (tmp_path / "c.h5").exists()
 
 
 def test_acgan_generator_is_conditional():
