@@ -28,11 +28,11 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
     every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end.
     With ``negatives`` (other classes' images), each D step gets ``gan.negative_share`` of
     its batch drawn from them at random, in place of as many generated images."""
-    order = rng.permutation(len(images))
-    steps = len(images) // batch_size
     if bool(gan.negative_share) != (negatives is not None):
         raise ValueError("give the other classes' images as negatives exactly when the GAN has a negative_share "
                          f"(it has {gan.negative_share})")
+    order = rng.permutation(len(images))
+    steps = len(images) // batch_size
     n_negative = negatives_per_batch(gan.negative_share, batch_size)
     show = verbose == 1
     progbar = keras.utils.Progbar(steps, verbose=int(show), unit_name="step", stateful_metrics=list(gan.trackers))
@@ -56,9 +56,9 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     with ``record`` (another record is refused, unless ``retrain`` starts over).
 
     ``images``: float32 in [-1, 1], (N, 28, 28, 1); ``labels``: int32 (N,) for an AC-GAN,
-    None for a per-class GAN; ``negatives``: other classes' images for a GAN with a
-    ``negative_share`` (float32, GAN range), else None. After each epoch ``on_epoch_end(epoch, history)`` runs, then
-    (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
+    None for a per-class GAN; ``negatives``: other classes' images (float32, GAN range) for a
+    GAN with a ``negative_share``, else None. After each epoch ``on_epoch_end(epoch, history)``
+    runs, then (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
     crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
     checkpoint is written. Returns the history: per epoch, a dict of its mean metrics and
     its wall time (``seconds``). ``verbose``: 1 = a progress bar per epoch, 2 = one line per
