@@ -34,6 +34,7 @@ REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
 NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; ablations round 4)
+NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 = all of them)
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
@@ -54,7 +55,7 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg)
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS")
+                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
@@ -78,8 +79,10 @@ def other_digits(x_train, y_train, k, cfg):
 
 
 def digit_record(k, images, negatives, cfg):
+    """What made digit ``k``'s generator (NEGATIVE_FROM_EPOCH only where there are negatives)."""
     inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
-    return make_record(cfg, skip=("CLASSES",), inputs=inputs, digit=k)
+    unused = () if cfg.NEGATIVE_SHARE else ("NEGATIVE_FROM_EPOCH",)
+    return make_record(cfg, skip=("CLASSES", *unused), inputs=inputs, digit=k)
 
 
 def is_trained(k, images, negatives, cfg, weights_dir):
@@ -108,7 +111,8 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
     fit(gan, images, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED + k,
         checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
-        verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives))
+        verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives),
+        negatives_from_epoch=cfg.NEGATIVE_FROM_EPOCH)
     export_generator(gan.averaged_generator(), paths.class_gan_generator(weights_dir, k), record)
 
 

@@ -49,9 +49,10 @@ def write_json(path, obj):
 
 
 def write_csv(path, rows):
-    """``rows``: a list of dicts with the same keys, written with a header line."""
+    """``rows``: a list of dicts, written with a header line of every key in them (a row
+    without a key leaves its cell empty)."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)
 

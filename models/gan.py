@@ -143,8 +143,11 @@ class GAN:
         return self.generator(generator_inputs(self.generator, z, labels), training=training)
 
     def metrics(self):
-        """The running means since ``reset_metrics()``, as Python floats (one host sync)."""
-        return {name: float(ops.convert_to_numpy(tracker.result())) for name, tracker in self.trackers.items()}
+        """The running means since ``reset_metrics()`` of the metrics that had values (a step
+        without negatives gives no ``d_acc_negative``), as Python floats (one host sync)."""
+        values = ops.convert_to_numpy(ops.stack([ops.stack([tracker.result(), ops.cast(tracker.count, "float32")])
+                                                 for tracker in self.trackers.values()]))
+        return {name: float(mean) for name, (mean, count) in zip(self.trackers, values) if count}
 
     def reset_metrics(self):
         for tracker in self.trackers.values():

@@ -27,13 +27,13 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
     mean metrics. The running means stay on the device; the progress bar reads them about
     every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end.
     With ``negatives`` (other classes' images), each D step gets ``gan.negative_share`` of
-    its batch drawn from them at random, in place of as many generated images."""
-    if bool(gan.negative_share) != (negatives is not None):
-        raise ValueError("give the other classes' images as negatives exactly when the GAN has a negative_share "
-                         f"(it has {gan.negative_share})")
+    its batch drawn from them at random, in place of as many generated images (without, a
+    GAN with a ``negative_share`` trains on generated images alone this epoch)."""
+    if negatives is not None and not gan.negative_share:
+        raise ValueError("negatives were given to a GAN without a negative_share: give it one, or no negatives")
     order = rng.permutation(len(images))
     steps = len(images) // batch_size
-    n_negative = negatives_per_batch(gan.negative_share, batch_size)
+    n_negative = 0 if negatives is None else negatives_per_batch(gan.negative_share, batch_size)
     show = verbose == 1
     progbar = keras.utils.Progbar(steps, verbose=int(show), unit_name="step", stateful_metrics=list(gan.trackers))
     gan.reset_metrics()
@@ -51,19 +51,22 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
 
 
 def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, record, retrain=False,
-        checkpoint_every=1, on_epoch_end=None, name="", verbose=1, negatives=None):
+        checkpoint_every=1, on_epoch_end=None, name="", verbose=1, negatives=None, negatives_from_epoch=1):
     """Train for ``epochs`` epochs, resuming from ``checkpoint_path`` when it holds a run made
     with ``record`` (another record is refused, unless ``retrain`` starts over).
 
     ``images``: float32 in [-1, 1], (N, 28, 28, 1); ``labels``: int32 (N,) for an AC-GAN,
     None for a per-class GAN; ``negatives``: other classes' images (float32, GAN range) for a
-    GAN with a ``negative_share``, else None. After each epoch ``on_epoch_end(epoch, history)``
-    runs, then (every ``checkpoint_every`` epochs and at the last) the checkpoint is written, so a
-    crash loses at most the epochs since. A diverged epoch raises ``Diverged`` before its
-    checkpoint is written. Returns the history: per epoch, a dict of its mean metrics and
-    its wall time (``seconds``). ``verbose``: 1 = a progress bar per epoch, 2 = one line per
-    epoch, 0 = silent.
+    GAN with a ``negative_share``, else None, used from epoch ``negatives_from_epoch`` on.
+    After each epoch ``on_epoch_end(epoch, history)`` runs, then (every ``checkpoint_every``
+    epochs and at the last) the checkpoint is written, so a crash loses at most the epochs
+    since. A diverged epoch raises ``Diverged`` before its checkpoint is written. Returns the
+    history: per epoch, a dict of its mean metrics and its wall time (``seconds``).
+    ``verbose``: 1 = a progress bar per epoch, 2 = one line per epoch, 0 = silent.
     """
+    if bool(gan.negative_share) != (negatives is not None):
+        raise ValueError("give the other classes' images as negatives exactly when the GAN has a negative_share "
+                         f"(it has {gan.negative_share})")
     rng = np.random.default_rng(seed)
     start, history = 0, []
     if Path(checkpoint_path).is_file() and not retrain:
@@ -80,7 +83,8 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
         if verbose == 1:
             print(f"{name}: epoch {epoch}/{epochs}")
         started = time.monotonic()
-        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose, negatives=negatives)
+        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose,
+                            negatives=negatives if epoch >= negatives_from_epoch else None)
         history.append({"epoch": epoch, **metrics, "seconds": round(time.monotonic() - started, 2)})
         if verbose == 2:
             print(f"{name}: epoch {epoch}/{epochs}, {history[-1]['seconds']:.0f} s, "

@@ -36,11 +36,12 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     """Per-epoch losses (left) and accuracies (right) from a training history."""
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in history[0]:
+    for key in dict.fromkeys(key for row in history for key in row):  # a metric may start late: a gap before
         if key in ("epoch", "seconds"):
             continue
         ax = ax_acc if "acc" in key else ax_loss
-        ax.plot(epochs, [row[key] for row in history], marker="o" if len(epochs) < 30 else None, label=key)
+        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o" if len(epochs) < 30 else None,
+                label=key)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="losses")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=accuracy_title, ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):

@@ -102,10 +102,15 @@ def test_other_training_images_are_not_reused(script, dirs):
 
 
 def test_negative_share_brings_the_other_digits_into_the_record(script, dirs, tmp_path):
-    script.main(**{**TINY, "CLASSES": "3", "EPOCHS": 1, "NEGATIVE_SHARE": 0.25}, **dirs)
-    assert set(read_record(tmp_path / "weights" / "generator_3.weights.h5")["inputs"]) == {
-        "training images", "other digits' images"}
-    assert "d_acc_negative" in read_csv(tmp_path / "outputs" / "digit_3" / "losses.csv")[0]
+    script.main(**{**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.25, "NEGATIVE_FROM_EPOCH": 2}, **dirs)
+    record = read_record(tmp_path / "weights" / "generator_3.weights.h5")
+    assert set(record["inputs"]) == {"training images", "other digits' images"}
+    assert record["constants"]["NEGATIVE_FROM_EPOCH"] == 2
+    assert [row["d_acc_negative"] != "" for row in read_csv(tmp_path / "outputs" / "digit_3" / "losses.csv")] == [
+        False, True], "negatives from epoch 2 on"
+    script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 1, "NEGATIVE_FROM_EPOCH": 2}, **dirs)
+    assert "NEGATIVE_FROM_EPOCH" not in read_record(tmp_path / "weights" / "generator_4.weights.h5")["constants"], (
+        "without negatives their schedule made nothing")
     with pytest.raises(UserError, match=r"NEGATIVE_SHARE=0.01 gives 0 of BATCH_SIZE=32 images per D step: set it "
                                         r"between 1/32 and 1 - 1/32, or 0 for none"):
         script.main(**{**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.01}, **dirs)

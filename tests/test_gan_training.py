@@ -348,6 +348,26 @@ def test_negatives_take_the_place_of_generated_images_and_d_learns_to_call_them_
     assert scores[0.25] < 0.5 < scores[0.0], f"D's mean score of unseen 1s: {scores}"
 
 
+def test_negatives_from_a_later_epoch_continue_a_run_made_without_them(tmp_path, tiny_real):
+    """Negatives from epoch 3 on: epochs 1-2 are the run without negatives, so its epoch-2
+    checkpoint, resumed with them, ends where the run with them from the start of the
+    schedule ends (what bench/late_negatives.py relies on)."""
+    real, _ = tiny_real
+    kwargs = dict(batch_size=32, seed=5, verbose=0, record=RECORD)
+    late = make_gan(seed=0, negative_share=0.25)
+    history = fit(late, real, epochs=3, checkpoint_path=tmp_path / "a.h5", negatives=-real[::-1],
+                  negatives_from_epoch=3, **kwargs)
+    assert ["d_acc_negative" in row for row in history] == [False, False, True]
+    fit(make_gan(seed=0), real, epochs=2, checkpoint_path=tmp_path / "b.h5", **kwargs)
+    continued = make_gan(seed=42, negative_share=0.25)
+    fit(continued, real, epochs=3, checkpoint_path=tmp_path / "b.h5", negatives=-real[::-1],
+        negatives_from_epoch=3, **kwargs)
+    a, b = all_state(late), all_state(continued)
+    for name in a:
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_negatives_are_refused_for_an_acgan_and_go_exactly_with_a_negative_share(tmp_path, tiny_real):
     with pytest.raises(ValueError, match="negative_share is for a per-class GAN .*leave it at 0"):
         make_gan(kind="acgan", negative_share=0.25)
