@@ -34,6 +34,7 @@ REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
 NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; ablations round 4)
+NEGATIVE_DIGITS = tuple(range(10))  # the digits whose D gets those negatives (the others: none)
 NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 = all of them)
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
@@ -53,7 +54,7 @@ VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch (what workers 
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    config.reject(config.distinct_digits(cfg)
+    config.reject(config.distinct_digits(cfg) + config.distinct_digits(cfg, "NEGATIVE_DIGITS")
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
                                         "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
@@ -73,16 +74,23 @@ def negatives_problem(cfg):
     return []
 
 
+def negative_share(k, cfg):
+    """Digit ``k``'s NEGATIVE_SHARE: 0 unless it is one of NEGATIVE_DIGITS."""
+    return cfg.NEGATIVE_SHARE if k in cfg.NEGATIVE_DIGITS else 0.0
+
+
 def other_digits(x_train, y_train, k, cfg):
-    """Digit ``k``'s negatives: the training images of every other digit (None without NEGATIVE_SHARE)."""
-    return x_train[y_train != k] if cfg.NEGATIVE_SHARE else None
+    """Digit ``k``'s negatives: the training images of every other digit (None where it has no negative share)."""
+    return x_train[y_train != k] if negative_share(k, cfg) else None
 
 
 def digit_record(k, images, negatives, cfg):
-    """What made digit ``k``'s generator (NEGATIVE_FROM_EPOCH only where there are negatives)."""
+    """What made digit ``k``'s generator: its own negative share (NEGATIVE_FROM_EPOCH only where
+    it has negatives)."""
     inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
-    unused = () if cfg.NEGATIVE_SHARE else ("NEGATIVE_FROM_EPOCH",)
-    return make_record(cfg, skip=("CLASSES", *unused), inputs=inputs, digit=k)
+    unused = () if negative_share(k, cfg) else ("NEGATIVE_FROM_EPOCH",)
+    return make_record(cfg, skip=("CLASSES", "NEGATIVE_DIGITS", *unused), inputs=inputs, digit=k,
+                       NEGATIVE_SHARE=negative_share(k, cfg))
 
 
 def is_trained(k, images, negatives, cfg, weights_dir):
@@ -101,7 +109,7 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
               build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, name=f"discriminator_{k}"),
               cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS,
-              negative_share=cfg.NEGATIVE_SHARE)
+              negative_share=negative_share(k, cfg))
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
 
     def samples():  # what the exported generator would draw now

@@ -7,7 +7,7 @@ process on cpu_count // PROCESSES threads, as 01 trains WORKERS digits at once; 
 their timed steps together and images/s counts all of them. 1 = one training here, on
 every thread. images/s counts real images consumed (each drives one D step and one G step
 on a batch of the same size); s_per_epoch_one_class is one class's epoch while PROCESSES
-run. Each D step gets 01's NEGATIVE_SHARE of other digits' images in place of as many
+run. Each D step gets 01's negative share for DIGIT of other digits' images in place of as many
 generated ones, as in 01. FLOPs per image, counted from layer shapes (bench/flops.py):
 D step = G forward (less the negatives' share s) + D forward and backward on real and fake
 ((1 - s) F_G + 6 F_D);
@@ -49,19 +49,20 @@ PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1
 CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready", time the steps on "go"
 
 
-def recipe_gan(latent_dim, width):
-    """A GAN with 01's default recipe (D dropout, loss, EMA, negatives) at this size."""
-    c01 = config.resolve(vars(load_script("01_train_class_gans.py")), {})
+def recipe_gan(latent_dim, width, digit):
+    """A GAN with 01's default recipe for ``digit`` (D dropout, loss, EMA, negatives) at this size."""
+    script = load_script("01_train_class_gans.py")
+    c01 = config.resolve(vars(script), {})
     return GAN(build_generator(latent_dim, width), build_discriminator(width, c01.D_DROPOUT), c01.LEARNING_RATE,
                c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS,
-               negative_share=c01.NEGATIVE_SHARE)
+               negative_share=script.negative_share(digit, c01))
 
 
 def time_steps(cfg, images, others):
     """Seconds for STEPS training steps of one class's GAN on ``images`` (``others``: the
     other digits' images, its negatives), here."""
     keras.utils.set_random_seed(cfg.SEED)
-    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH)
+    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH, cfg.DIGIT)
     rng = np.random.default_rng(cfg.SEED)
     n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
     batches = [(images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)],
@@ -122,7 +123,7 @@ def main(**overrides):
     if os.environ.get(CHILD):
         return
     matmul = matmul_flops_per_second()
-    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH)
+    gan = recipe_gan(cfg.LATENT_DIM, cfg.WIDTH, cfg.DIGIT)
     f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
     generated_share = 1 - negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE) / cfg.BATCH_SIZE
     flops_per_image = (generated_share * f_g + 6 * f_d) + (3 * f_g + 2 * f_d)

@@ -9,8 +9,9 @@ With ``NEGATIVE_FROM_EPOCH=E``, 01's epochs before E are the run without negativ
 weights, same random stream; tests/test_gan_training.py checks it), so a checkpoint of
 01's defaults at an epoch before E is also a checkpoint of the late-negatives run. This
 copies such checkpoints into TO_DIR with the record 01 would give them there, after
-checking that they were made with 01's defaults and have not passed epoch E - 1: the
-ablations save the epochs the two runs share. 01's other constants stay at its defaults.
+checking that they were made with 01's defaults but for negatives (none) and have not
+passed epoch E - 1: the ablations save the epochs the two runs share. The copied digits
+get the negatives; 01's other constants stay at its defaults.
 """
 
 import json
@@ -44,8 +45,8 @@ def main(**overrides):
     if not cfg.FROM_DIR or not cfg.TO_DIR:
         raise UserError("Name both folders: --FROM_DIR=(a run of 01 at its defaults) --TO_DIR=(the new run's).")
     script = load_script("01_train_class_gans.py")
-    plain = config.resolve(vars(script), {})
-    late = config.resolve(vars(script), {"NEGATIVE_SHARE": cfg.NEGATIVE_SHARE,
+    plain = config.resolve(vars(script), {"NEGATIVE_SHARE": 0.0})
+    late = config.resolve(vars(script), {"NEGATIVE_SHARE": cfg.NEGATIVE_SHARE, "NEGATIVE_DIGITS": cfg.CLASSES,
                                          "NEGATIVE_FROM_EPOCH": cfg.NEGATIVE_FROM_EPOCH})
     script.check(late)
     if not late.NEGATIVE_SHARE:
@@ -68,7 +69,8 @@ def main(**overrides):
         stored["constants"].setdefault("NEGATIVE_SHARE", 0.0)  # made before 01 had negatives: it had none
         problems = differences(stored, without(script.digit_record(k, images, None, plain), "EPOCHS"))
         if problems:
-            raise UserError(f"{paths.shown(source)} was not made with 01's defaults ({', '.join(problems)}): "
+            raise UserError(f"{paths.shown(source)} was not made with 01's defaults without negatives "
+                            f"({', '.join(problems)}): "
                             "its epochs are not those of the late-negatives run.")
         record = script.digit_record(k, images, script.other_digits(x_train, y_train, k, late), late)
         with atomic_path(target) as tmp:
@@ -76,7 +78,8 @@ def main(**overrides):
             with h5py.File(tmp, "a") as f:
                 f.attrs["record"] = json.dumps(without(record, "EPOCHS"))
         print(f"digit {k}: epoch {epoch} of {paths.shown(source)} -> {paths.shown(target)}")
-    print(f"continue with: python 01_train_class_gans.py --CLASSES={','.join(map(str, cfg.CLASSES))} "
+    digits = ",".join(map(str, cfg.CLASSES))
+    print(f"continue with: python 01_train_class_gans.py --CLASSES={digits} --NEGATIVE_DIGITS={digits} "
           f"--NEGATIVE_SHARE={late.NEGATIVE_SHARE} --NEGATIVE_FROM_EPOCH={late.NEGATIVE_FROM_EPOCH} "
           f"--WEIGHTS_DIR={cfg.TO_DIR}")
 

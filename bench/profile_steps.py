@@ -3,11 +3,12 @@
     python bench/profile_steps.py [--BATCH_SIZE=32] [--MC_ROWS=500]
 
 GAN step (01's DCGAN and recipe, one digit): the step as 01 runs it, the D and G updates
-alone, and the two updates fused into one compiled call (what fusing steps would save on
-a CPU); then, from TensorFlow's profiler over PROFILED_STEPS steps, each kind of op's
-share of the op time (convolutions; the two layers with one channel, G's last and D's
-first, among them; dropout masks: random numbers, compare, select; the rest) and how busy
-the executor's threads were (their time in ops over wall time x threads).
+alone, the two updates fused into one compiled call, and STEPS_PER_CALL steps in one
+call (what fusing steps would save on a CPU); then, from TensorFlow's profiler over
+PROFILED_STEPS steps, each kind of op's share of the op time (convolutions; the two
+layers with one channel, G's last and D's first, among them; dropout masks: random
+numbers, compare, select; the rest) and how busy the executor's threads were (their time
+in ops over wall time x threads).
 MC verify (02's default verifier): the head (everything after the first dropout) on
 MC_ROWS repeated rows with dropout on and off (the cost of the masks), through
 ``predict_on_batch`` and as a direct compiled call (Keras's per-call overhead), and
@@ -50,6 +51,7 @@ from flops import matmul_flops_per_second  # noqa: E402
 BATCH_SIZE = 32  # GAN batch, as in 01
 WIDTH = 32  # as in 01
 PROFILED_STEPS = 50  # GAN steps under the profiler
+STEPS_PER_CALL = 4  # GAN steps (D and G updates) unrolled into one compiled call for gan_fused_steps_ms_per_step
 MC_ROWS = 500  # rows (images x passes) of one verify batch
 REPEATS = 10  # timed calls per figure (the best is kept)
 SEED = 0  # weights, noise and dropout
@@ -68,7 +70,7 @@ def best_ms(fn, repeats):
 
 def gan_figures(cfg, images, others, rng):
     keras.utils.set_random_seed(cfg.SEED)
-    gan = recipe_gan(100, cfg.WIDTH)
+    gan = recipe_gan(100, cfg.WIDTH, 1)  # digit 1, as main() feeds it
     generator, discriminator = gan.generator, gan.discriminator
     batch = images[:cfg.BATCH_SIZE]
     n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
@@ -81,6 +83,15 @@ def gan_figures(cfg, images, others, rng):
     def fused(real, z_d, z_g, negatives):
         gan.d_update(real, None, z_d, None, negatives)
         gan.g_update(z_g, None)
+
+    @tf.function
+    def fused_steps(reals, z_ds, z_gs):
+        for i in range(cfg.STEPS_PER_CALL):
+            gan.d_update(reals[i], None, z_ds[i], None, negatives)
+            gan.g_update(z_gs[i], None)
+
+    def stacked_noise(size=cfg.BATCH_SIZE):
+        return np.stack([noise(size) for _ in range(cfg.STEPS_PER_CALL)])
 
     def synced(fn):
         return lambda: (fn(), gan.metrics())  # reading the metrics waits for the step to finish
@@ -95,6 +106,9 @@ def gan_figures(cfg, images, others, rng):
         "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(noise(), None)), cfg.REPEATS),
         "gan_fused_step_ms": best_ms(synced(lambda: fused(batch, noise(cfg.BATCH_SIZE - n), noise(), negatives)),
                                      cfg.REPEATS),
+        "gan_fused_steps_ms_per_step": round(best_ms(synced(lambda: fused_steps(
+            np.stack([batch] * cfg.STEPS_PER_CALL), stacked_noise(cfg.BATCH_SIZE - n), stacked_noise())),
+            cfg.REPEATS) / cfg.STEPS_PER_CALL, 2),
         **epoch_end_figures(gan, rng, cfg.REPEATS),
     }
 

@@ -101,16 +101,22 @@ def test_other_training_images_are_not_reused(script, dirs):
         script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1, "MAX_IMAGES": 96}, **dirs)
 
 
-def test_negative_share_brings_the_other_digits_into_the_record(script, dirs, tmp_path):
-    script.main(**{**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.25, "NEGATIVE_FROM_EPOCH": 2}, **dirs)
+def test_negative_share_brings_the_other_digits_into_the_record(script, dirs, tmp_path, capsys):
+    late = {**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.25, "NEGATIVE_FROM_EPOCH": 2}
+    script.main(**late, **dirs)
     record = read_record(tmp_path / "weights" / "generator_3.weights.h5")
     assert set(record["inputs"]) == {"training images", "other digits' images"}
-    assert record["constants"]["NEGATIVE_FROM_EPOCH"] == 2
+    assert record["constants"]["NEGATIVE_SHARE"] == 0.25 and record["constants"]["NEGATIVE_FROM_EPOCH"] == 2
     assert [row["d_acc_negative"] != "" for row in read_csv(tmp_path / "outputs" / "digit_3" / "losses.csv")] == [
         False, True], "negatives from epoch 2 on"
-    script.main(**{**TINY, "CLASSES": "4", "EPOCHS": 1, "NEGATIVE_FROM_EPOCH": 2}, **dirs)
-    assert "NEGATIVE_FROM_EPOCH" not in read_record(tmp_path / "weights" / "generator_4.weights.h5")["constants"], (
-        "without negatives their schedule made nothing")
+    capsys.readouterr()
+    script.main(**{**late, "CLASSES": "3,4", "NEGATIVE_DIGITS": "3"}, **dirs)
+    printed = capsys.readouterr().out
+    assert "generator_3.weights.h5 was trained with these constants, skipping" in printed, (
+        "digit 3's record holds its own share, not the list of digits with one")
+    record = read_record(tmp_path / "weights" / "generator_4.weights.h5")
+    assert record["constants"]["NEGATIVE_SHARE"] == 0.0 and set(record["inputs"]) == {"training images"}
+    assert "NEGATIVE_FROM_EPOCH" not in record["constants"], "without negatives their schedule made nothing"
     with pytest.raises(UserError, match=r"NEGATIVE_SHARE=0.01 gives 0 of BATCH_SIZE=32 images per D step: set it "
                                         r"between 1/32 and 1 - 1/32, or 0 for none"):
         script.main(**{**TINY, "CLASSES": "3", "NEGATIVE_SHARE": 0.01}, **dirs)

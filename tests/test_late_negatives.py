@@ -21,7 +21,7 @@ def test_a_default_checkpoint_continues_as_a_late_negatives_run(tmp_path, capsys
     script = load_script("01_train_class_gans.py")
     plain, late = str(tmp_path / "plain"), str(tmp_path / "late")
     logistics = dict(CLASSES=DIGIT, WORKERS=1, OUTPUT_DIR=str(tmp_path / "outputs"))
-    script.main(**logistics, VERBOSE=0, EPOCHS=1, WEIGHTS_DIR=plain)
+    script.main(**logistics, VERBOSE=0, EPOCHS=1, NEGATIVE_SHARE=0.0, WEIGHTS_DIR=plain)
     copy = dict(FROM_DIR=plain, TO_DIR=late, CLASSES=DIGIT, NEGATIVE_SHARE=0.125)
     with pytest.raises(UserError, match=r"No checkpoint .*digit_5.h5: train digit 5 there with 01 first"):
         late_negatives.main(**{**copy, "FROM_DIR": str(tmp_path / "nothing")}, NEGATIVE_FROM_EPOCH=2)
@@ -43,7 +43,8 @@ def test_a_checkpoint_made_with_other_constants_is_refused(tmp_path):
     script = load_script("01_train_class_gans.py")
     script.main(CLASSES=DIGIT, EPOCHS=1, MAX_IMAGES=64, WIDTH=4, WORKERS=1, VERBOSE=0,
                 WEIGHTS_DIR=str(tmp_path / "tiny"), OUTPUT_DIR=str(tmp_path / "outputs"))
-    with pytest.raises(UserError, match=r"was not made with 01's defaults \(WIDTH=4 \(now 32\), MAX_IMAGES=64"):
+    with pytest.raises(UserError, match=r"was not made with 01's defaults without negatives \(WIDTH=4 \(now 32\), "
+                                        r"MAX_IMAGES=64"):
         late_negatives.main(FROM_DIR=str(tmp_path / "tiny"), TO_DIR=str(tmp_path / "late"), CLASSES=DIGIT,
                             NEGATIVE_FROM_EPOCH=2)
     assert not (tmp_path / "late").exists()
