@@ -43,6 +43,7 @@ EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EM
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them; the negatives: always all)
 SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
+STEPS_PER_CALL = 8  # training steps per compiled call (the same updates, fewer calls: bench/bench_train.py)
 SEED = 1234  # digit k trains with seed SEED + k
 RETRAIN = False  # train from scratch even where a checkpoint or generator of these digits exists
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
@@ -56,7 +57,8 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg) + config.distinct_digits(cfg, "NEGATIVE_DIGITS")
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS")
+                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS",
+                                        "STEPS_PER_CALL")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
@@ -120,7 +122,7 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
         checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
         verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives),
-        negatives_from_epoch=cfg.NEGATIVE_FROM_EPOCH)
+        negatives_from_epoch=cfg.NEGATIVE_FROM_EPOCH, steps_per_call=cfg.STEPS_PER_CALL)
     export_generator(gan.averaged_generator(), paths.class_gan_generator(weights_dir, k), record)
 
 

@@ -47,6 +47,7 @@ EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EM
 MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
 SAMPLE_EVERY = 2  # redraw the sample grid (a row per class) and loss curve every this many epochs and at the last
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
+STEPS_PER_CALL = 8  # training steps per compiled call (the same updates, fewer calls: bench/bench_train.py)
 SEED = 4321  # weights, noise and shuffling
 RETRAIN = False  # train from scratch even where a checkpoint or generator for DATASET exists
 DATA_DIR = ""  # folder of the dataset's IDX gz files ("" = its default place)
@@ -65,7 +66,8 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.one_of(cfg, "DATASET", DATASETS)
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_WIDTH", "D_STEPS",
-                                        "EMA_WARMUP", "SAMPLE_EVERY", "CHECKPOINT_EVERY")
+                                        "EMA_WARMUP", "SAMPLE_EVERY", "CHECKPOINT_EVERY",
+                                        "STEPS_PER_CALL")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
                   + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
@@ -105,7 +107,7 @@ def main(**overrides):
     fit(gan, to_gan_range(x_train), y_train, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED,
         checkpoint_path=paths.acgan_checkpoint(weights_dir, cfg.DATASET), record=without(record, "EPOCHS"),
         retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=title,
-        verbose=cfg.VERBOSE)
+        verbose=cfg.VERBOSE, steps_per_call=cfg.STEPS_PER_CALL)
     export_generator(gan.averaged_generator(), generator_file, record)
     print(f"generator in {paths.shown(generator_file.parent)}, figures in {paths.shown(output_dir)}")
 

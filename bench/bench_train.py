@@ -39,10 +39,11 @@ from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 from score_generators import load_script  # noqa: E402
 
 STEPS = 200  # timed training steps (per process)
-WARMUP = 5  # untimed steps first (tracing / compilation)
+WARMUP = 16  # untimed steps first (tracing / compilation)
 BATCH_SIZE = 32  # as in 01
 LATENT_DIM = 100  # as in 01
 WIDTH = 32  # as in 01
+STEPS_PER_CALL = 8  # training steps per compiled call, as in 01
 DIGIT = 1  # the class trained (the largest, 6742 images)
 SEED = 0  # weights and noise (process i: SEED + i)
 PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1 = one, on every thread
@@ -67,15 +68,19 @@ def time_steps(cfg, images, others):
     n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
     batches = [(images[rng.choice(len(images), cfg.BATCH_SIZE, replace=False)],
                 others[rng.integers(0, len(others), n)] if n else None) for _ in range(cfg.WARMUP + cfg.STEPS)]
-    for batch, negatives in batches[: cfg.WARMUP]:
-        gan.train_step(batch, None, rng, negatives=negatives)
+
+    def train(batches):  # STEPS_PER_CALL steps per compiled call, as 01 runs them
+        for first in range(0, len(batches), cfg.STEPS_PER_CALL):
+            gan.train_steps([gan.step_inputs(batch, None, rng, negatives=negatives)
+                             for batch, negatives in batches[first : first + cfg.STEPS_PER_CALL]])
+
+    train(batches[: cfg.WARMUP])
     gan.metrics()
     if os.environ.get(CHILD):
         print("ready", flush=True)
         sys.stdin.readline()
     start = time.perf_counter()
-    for batch, negatives in batches[cfg.WARMUP :]:
-        gan.train_step(batch, None, rng, negatives=negatives)
+    train(batches[cfg.WARMUP :])
     gan.metrics()  # the metrics stay on the device: reading them waits for the last step
     seconds = time.perf_counter() - start
     if os.environ.get(CHILD):
@@ -137,6 +142,7 @@ def main(**overrides):
         "processes": cfg.PROCESSES,
         "batch_size": cfg.BATCH_SIZE,
         "steps": cfg.STEPS,
+        "steps_per_call": cfg.STEPS_PER_CALL,
         "images_per_s": round(images_per_s, 1),
         "s_per_epoch_one_class": round(epoch_images / (images_per_s / cfg.PROCESSES), 2),
         "train_mflops_per_image": round(flops_per_image / 1e6, 2),

@@ -2,9 +2,9 @@
 
     python bench/profile_steps.py [--BATCH_SIZE=32] [--MC_ROWS=500]
 
-GAN step (01's DCGAN and recipe, one digit): the step as 01 runs it, the D and G updates
-alone, the two updates fused into one compiled call, and STEPS_PER_CALL steps in one
-call (what fusing steps would save on a CPU); then, from TensorFlow's profiler over
+GAN step (01's DCGAN and recipe, one digit): one step (the D and the G update in one
+compiled call), the D and G updates alone (a call each), and per step when STEPS_PER_CALL
+steps share a call (as 01 runs them); then, from TensorFlow's profiler over
 PROFILED_STEPS steps, each kind of op's share of the op time (convolutions; the two
 layers with one channel, G's last and D's first, among them; dropout masks: random
 numbers, compare, select; the rest) and how busy the executor's threads were (their time
@@ -14,7 +14,7 @@ MC_ROWS repeated rows with dropout on and off (the cost of the masks), through
 ``predict_on_batch`` and as a direct compiled call (Keras's per-call overhead), and
 mc_predict per image at 400 and 4000 rows per call. Per epoch, outside the steps: writing
 the resumable checkpoint and redrawing an 85-epoch loss curve. All times in ms, best of
-REPEATS. TensorFlow backend only (the fused call is a ``tf.function``).
+REPEATS. TensorFlow backend only (the profiler).
 """
 
 import json
@@ -51,7 +51,7 @@ from flops import matmul_flops_per_second  # noqa: E402
 BATCH_SIZE = 32  # GAN batch, as in 01
 WIDTH = 32  # as in 01
 PROFILED_STEPS = 50  # GAN steps under the profiler
-STEPS_PER_CALL = 4  # GAN steps (D and G updates) unrolled into one compiled call for gan_fused_steps_ms_per_step
+STEPS_PER_CALL = 8  # GAN steps in one compiled call, as in 01 (gan_step_ms_with_steps_per_call)
 MC_ROWS = 500  # rows (images x passes) of one verify batch
 REPEATS = 10  # timed calls per figure (the best is kept)
 SEED = 0  # weights, noise and dropout
@@ -79,19 +79,8 @@ def gan_figures(cfg, images, others, rng):
     def noise(size=cfg.BATCH_SIZE):
         return rng.standard_normal((size, 100), dtype=np.float32)
 
-    @tf.function
-    def fused(real, z_d, z_g, negatives):
-        gan.d_update(real, None, z_d, None, negatives)
-        gan.g_update(z_g, None)
-
-    @tf.function
-    def fused_steps(reals, z_ds, z_gs):
-        for i in range(cfg.STEPS_PER_CALL):
-            gan.d_update(reals[i], None, z_ds[i], None, negatives)
-            gan.g_update(z_gs[i], None)
-
-    def stacked_noise(size=cfg.BATCH_SIZE):
-        return np.stack([noise(size) for _ in range(cfg.STEPS_PER_CALL)])
+    def steps():
+        gan.train_steps([gan.step_inputs(batch, None, rng, negatives=negatives) for _ in range(cfg.STEPS_PER_CALL)])
 
     def synced(fn):
         return lambda: (fn(), gan.metrics())  # reading the metrics waits for the step to finish
@@ -104,11 +93,8 @@ def gan_figures(cfg, images, others, rng):
         "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(batch, None, noise(cfg.BATCH_SIZE - n), None,
                                                                negatives)), cfg.REPEATS),
         "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(noise(), None)), cfg.REPEATS),
-        "gan_fused_step_ms": best_ms(synced(lambda: fused(batch, noise(cfg.BATCH_SIZE - n), noise(), negatives)),
-                                     cfg.REPEATS),
-        "gan_fused_steps_ms_per_step": round(best_ms(synced(lambda: fused_steps(
-            np.stack([batch] * cfg.STEPS_PER_CALL), stacked_noise(cfg.BATCH_SIZE - n), stacked_noise())),
-            cfg.REPEATS) / cfg.STEPS_PER_CALL, 2),
+        "gan_steps_per_call": cfg.STEPS_PER_CALL,
+        "gan_step_ms_with_steps_per_call": round(best_ms(synced(steps), cfg.REPEATS) / cfg.STEPS_PER_CALL, 2),
         **epoch_end_figures(gan, rng, cfg.REPEATS),
     }
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from models.update import make_update
+from models.update import compile_calls, make_update
 
 
 class GAN:
@@ -60,16 +60,32 @@ class GAN:
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
                                       after=self.update_ema if ema_decay else None)
+        self.run_steps = compile_calls(self._steps, [*{id(v): v for v in self.variables()}.values()])
 
     def train_step(self, real, labels, rng, update_g=True, negatives=None):
         """One adversarial step: update D on ``real`` and as many fakes (``negatives``, other
         classes' real images, take the place of some), then (unless told not to: D gets
         ``d_steps`` steps per G step) G on fresh noise. Its metrics go into ``trackers``;
         ``metrics()`` reads them."""
+        self.train_steps([self.step_inputs(real, labels, rng, update_g, negatives)])
+
+    def train_steps(self, steps):
+        """Several adversarial steps, each ``step_inputs``' pair, in one compiled call: the
+        same updates as one ``train_step`` after another, without a call per step."""
+        self.run_steps(steps)
+
+    def step_inputs(self, real, labels, rng, update_g=True, negatives=None):
+        """A step's inputs, ``(d_args, g_args)``, its noise drawn from ``rng`` (``g_args`` None
+        without a G update)."""
         n_fake = len(real) - (0 if negatives is None else len(negatives))
-        self.d_update(real, labels, *self.noise(rng, n_fake), negatives)
-        if update_g:
-            self.g_update(*self.noise(rng, len(real)))
+        d_args = (real, labels, *self.noise(rng, n_fake), negatives)
+        return d_args, self.noise(rng, len(real)) if update_g else None
+
+    def _steps(self, steps):
+        for d_args, g_args in steps:
+            self.d_update(*d_args)
+            if g_args is not None:
+                self.g_update(*g_args)
 
     def d_loss(self, real, labels, z, fake_labels, negatives=None):
         """D's loss on a batch of real images and as many "fake" ones: generated from ``z``,
@@ -152,6 +168,12 @@ class GAN:
     def reset_metrics(self):
         for tracker in self.trackers.values():
             tracker.reset_state()
+
+    def variables(self):
+        """Every variable a step reads or writes."""
+        trackers = [v for tracker in self.trackers.values() for v in tracker.variables]
+        return [*self.generator.variables, *self.discriminator.variables, *self.g_optimizer.variables,
+                *self.d_optimizer.variables, *trackers, *self.ema, self.ema_steps]
 
     def state_groups(self):
         """Every variable a checkpoint must hold, by group name."""

@@ -1,4 +1,4 @@
-"""The training loop every GAN here shares: epochs of ``GAN.train_step``, resumable
+"""The training loop every GAN here shares: epochs of ``GAN.train_steps``, resumable
 checkpoints that carry their config record, and a watch for runs that diverge."""
 
 import time
@@ -22,10 +22,12 @@ class Diverged(UserError):
     """A GAN run went wrong (non-finite or exploding losses, D winning outright)."""
 
 
-def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0, negatives=None):
-    """One shuffled pass over ``images`` (float32, GAN range) in full batches -> the epoch's
-    mean metrics. The running means stay on the device; the progress bar reads them about
-    every ``refresh_seconds`` (``verbose`` 1), the only host syncs besides the epoch's end.
+def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1.0, negatives=None,
+              steps_per_call=1):
+    """One shuffled pass over ``images`` (float32, GAN range) in full batches, ``steps_per_call``
+    steps per compiled call -> the epoch's mean metrics. The running means stay on the device;
+    the progress bar reads them about every ``refresh_seconds`` (``verbose`` 1), the only host
+    syncs besides the epoch's end.
     With ``negatives`` (other classes' images), each D step gets ``gan.negative_share`` of
     its batch drawn from them at random, in place of as many generated images (without, a
     GAN with a ``negative_share`` trains on generated images alone this epoch)."""
@@ -38,12 +40,15 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
     progbar = keras.utils.Progbar(steps, verbose=int(show), unit_name="step", stateful_metrics=list(gan.trackers))
     gan.reset_metrics()
     shown_at = time.monotonic()
-    for step in range(steps):
-        idx = order[step * batch_size : (step + 1) * batch_size]
-        batch_labels = None if labels is None else labels[idx]
-        batch_negatives = negatives[rng.integers(0, len(negatives), n_negative)] if n_negative else None
-        gan.train_step(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0,
-                       negatives=batch_negatives)
+    for first in range(0, steps, steps_per_call):
+        calls = []
+        for step in range(first, min(first + steps_per_call, steps)):  # the random draws in step order
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            batch_labels = None if labels is None else labels[idx]
+            batch_negatives = negatives[rng.integers(0, len(negatives), n_negative)] if n_negative else None
+            calls.append(gan.step_inputs(images[idx], batch_labels, rng, update_g=(step + 1) % gan.d_steps == 0,
+                                         negatives=batch_negatives))
+        gan.train_steps(calls)
         if show and (time.monotonic() - shown_at >= refresh_seconds or step + 1 == steps):
             progbar.update(step + 1, values=list(gan.metrics().items()))
             shown_at = time.monotonic()
@@ -51,7 +56,8 @@ def run_epoch(gan, images, labels, batch_size, rng, verbose=1, refresh_seconds=1
 
 
 def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, record, retrain=False,
-        checkpoint_every=1, on_epoch_end=None, name="", verbose=1, negatives=None, negatives_from_epoch=1):
+        checkpoint_every=1, on_epoch_end=None, name="", verbose=1, negatives=None, negatives_from_epoch=1,
+        steps_per_call=1):
     """Train for ``epochs`` epochs, resuming from ``checkpoint_path`` when it holds a run made
     with ``record`` (another record is refused, unless ``retrain`` starts over).
 
@@ -63,6 +69,7 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
     since. A diverged epoch raises ``Diverged`` before its checkpoint is written. Returns the
     history: per epoch, a dict of its mean metrics and its wall time (``seconds``).
     ``verbose``: 1 = a progress bar per epoch, 2 = one line per epoch, 0 = silent.
+    ``steps_per_call``: steps in one compiled call (the same updates, fewer calls).
     """
     if bool(gan.negative_share) != (negatives is not None):
         raise ValueError("give the other classes' images as negatives exactly when the GAN has a negative_share "
@@ -83,7 +90,7 @@ def fit(gan, images, labels=None, *, epochs, batch_size, seed, checkpoint_path, 
         if verbose == 1:
             print(f"{name}: epoch {epoch}/{epochs}")
         started = time.monotonic()
-        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose,
+        metrics = run_epoch(gan, images, labels, batch_size, rng, verbose, steps_per_call=steps_per_call,
                             negatives=negatives if epoch >= negatives_from_epoch else None)
         history.append({"epoch": epoch, **metrics, "seconds": round(time.monotonic() - started, 2)})
         if verbose == 2:

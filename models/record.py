@@ -21,7 +21,8 @@ from models.files import open_h5
 from models.paths import shown
 
 LOGISTICS = ("VERBOSE", "WEIGHTS_DIR", "OUTPUT_DIR", "DATA_DIR", "GENERATOR_DIR", "RETRAIN", "SAMPLE_EVERY",
-             "CHECKPOINT_EVERY", "GALLERY_SIZE", "WEIGHTS_FROM", "SHIPPED_DIR", "WORKERS")
+             "CHECKPOINT_EVERY", "GALLERY_SIZE", "WEIGHTS_FROM", "SHIPPED_DIR", "WORKERS",
+             "STEPS_PER_CALL")
 
 
 def make_record(cfg, names=None, skip=(), inputs=None, **extra):

@@ -1,10 +1,12 @@
-"""One optimizer step on an explicit list of variables, compiled for the active backend.
+"""One optimizer step on an explicit list of variables, compiled for the active backend,
+and several such steps in one compiled call.
 
 The losses are ordinary stateful Keras code. ``make_update`` wraps one in a
 ``tf.GradientTape`` step inside ``tf.function`` (TensorFlow), or in a jitted, stateless
 JAX step that threads every variable through ``keras.StatelessScope`` (JAX). The loss's
 metrics go into ``keras.metrics.Mean`` trackers inside the same compiled call, so they
-stay on the device until someone reads them: no host sync per step.
+stay on the device until someone reads them: no host sync per step. ``compile_calls``
+compiles a function that makes such updates, so a run of them is one call.
 """
 
 import keras
@@ -79,3 +81,30 @@ def _jax_update(loss_fn, variables, optimizer, state_variables, after):
                 variable.assign(value)
 
     return update
+
+
+def compile_calls(fn, state_variables):
+    """Return ``fn`` compiled: one call runs every update it makes (``make_update``'s, on the
+    same backend). ``state_variables``: every variable those updates read or write, the
+    optimizers' included (JAX threads them through; TensorFlow needs no list)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    if backend != "jax":
+        raise NotImplementedError(f"GAN training runs on the tensorflow and jax backends, not {backend!r}.")
+    import jax
+
+    @jax.jit
+    def stateless_fn(state_values, args):
+        with keras.StatelessScope(state_mapping=list(zip(state_variables, state_values))) as scope:
+            fn(*args)  # each update reads its variables from the scope and assigns its results there
+        return [scope.get_current_value(v) for v in state_variables]
+
+    def call(*args):
+        new_values = stateless_fn([v.value for v in state_variables], args)
+        for variable, value in zip(state_variables, new_values):
+            variable.assign(value)
+
+    return call

@@ -263,6 +263,30 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("kind, options", [("dcgan", {"d_steps": 2, "negative_share": 0.25}), ("acgan", {})])
+def test_steps_in_one_compiled_call_make_the_updates_of_one_call_each(tmp_path, tiny_real, kind, options):
+    """3 steps per call over 8-step epochs (calls of 3, 3 and 2; with G every other step, and
+    negatives; or an AC-GAN's labels) end where one step per call ends."""
+    real, labels = tiny_real
+    negatives = -real[::-1] if options.get("negative_share") else None
+    states = []
+    for steps_per_call in (1, 3):
+        gan = make_gan(seed=0, kind=kind, **options)
+        history = fit(gan, real, labels if kind == "acgan" else None, epochs=2, batch_size=8, seed=5, verbose=0,
+                      record=RECORD, checkpoint_path=tmp_path / f"{steps_per_call}.h5", negatives=negatives,
+                      steps_per_call=steps_per_call)
+        states.append((all_state(gan), history))
+    (a, history_a), (b, history_b) = states
+    assert not np.allclose(a["generator"][0], snapshot(make_gan(seed=0, kind=kind, **options).generator.variables)[0])
+    for name in a:
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
+    for row_a, row_b in zip(history_a, history_b):
+        assert row_a.keys() == row_b.keys()
+        np.testing.assert_allclose([row_a[k] for k in row_a if k != "seconds"],
+                                   [row_b[k] for k in row_b if k != "seconds"], rtol=1e-5, atol=1e-6)
+
+
 def test_same_seed_same_samples(tiny_real, tmp_path):
     samples = []
     for run in range(2):
