@@ -60,7 +60,7 @@ class GAN:
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
                                       after=self.update_ema if ema_decay else None)
-        self.run_steps = compile_calls(self._steps, [*{id(v): v for v in self.variables()}.values()])
+        self.run_steps = compile_calls(self._steps, self.variables())
 
     def train_step(self, real, labels, rng, update_g=True, negatives=None):
         """One adversarial step: update D on ``real`` and as many fakes (``negatives``, other
