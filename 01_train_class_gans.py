@@ -76,6 +76,11 @@ def negatives_problem(cfg):
     return []
 
 
+def digit_images(x_train, y_train, k, cfg):
+    """Digit ``k``'s training images, at most MAX_IMAGES of them, in the GAN's range."""
+    return to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None])
+
+
 def negative_share(k, cfg):
     """Digit ``k``'s NEGATIVE_SHARE: 0 unless it is one of NEGATIVE_DIGITS."""
     return cfg.NEGATIVE_SHARE if k in cfg.NEGATIVE_DIGITS else 0.0
@@ -146,7 +151,7 @@ def main(**overrides):
     check(cfg)
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR)
     (x_train, y_train), _ = load_dataset("mnist", cfg.DATA_DIR or None)
-    images = {k: to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None]) for k in cfg.CLASSES}
+    images = {k: digit_images(x_train, y_train, k, cfg) for k in cfg.CLASSES}
     to_train = [k for k in cfg.CLASSES
                 if not is_trained(k, images[k], other_digits(x_train, y_train, k, cfg), cfg, weights_dir)]
     failed = []

@@ -28,7 +28,7 @@ import h5py  # noqa: E402
 from models import paths  # noqa: E402
 from models.checkpoint import checkpoint_epoch  # noqa: E402
 from models.config import UserError  # noqa: E402
-from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
+from models.data import load_dataset  # noqa: E402
 from models.files import atomic_path  # noqa: E402
 from models.record import differences, read_record, without  # noqa: E402
 from score_generators import load_script  # noqa: E402
@@ -64,7 +64,7 @@ def main(**overrides):
                             "pick a later NEGATIVE_FROM_EPOCH or an earlier checkpoint.")
         if target.exists():
             raise UserError(f"{paths.shown(target)} exists: delete it, or pick another TO_DIR.")
-        images = to_gan_range(select_class(x_train, y_train, k)[: plain.MAX_IMAGES or None])
+        images = script.digit_images(x_train, y_train, k, plain)
         stored = read_record(source)
         stored["constants"].setdefault("NEGATIVE_SHARE", 0.0)  # made before 01 had negatives: it had none
         problems = differences(stored, without(script.digit_record(k, images, None, plain), "EPOCHS"))

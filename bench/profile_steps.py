@@ -76,23 +76,24 @@ def gan_figures(cfg, images, others, rng):
     n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
     negatives = others[:n] if n else None  # the other digits' images in D's batch, as in 01
 
-    def noise(size=cfg.BATCH_SIZE):
-        return rng.standard_normal((size, 100), dtype=np.float32)
+    def inputs():  # one step's (d_args, g_args), its noise drawn as 01 draws it
+        return gan.step_inputs(batch, None, rng, negatives=negatives)
+
+    def step():
+        gan.train_step(batch, None, rng, negatives=negatives)
 
     def steps():
-        gan.train_steps([gan.step_inputs(batch, None, rng, negatives=negatives) for _ in range(cfg.STEPS_PER_CALL)])
+        gan.train_steps([inputs() for _ in range(cfg.STEPS_PER_CALL)])
 
     def synced(fn):
         return lambda: (fn(), gan.metrics())  # reading the metrics waits for the step to finish
 
     one_channel = (generator.layers[-1].name, next(lay.name for lay in discriminator.layers if "conv" in lay.name))
     return {
-        **op_shares(synced(lambda: gan.train_step(batch, None, rng, negatives=negatives)), cfg.PROFILED_STEPS,
-                    one_channel),
-        "gan_step_ms": best_ms(synced(lambda: gan.train_step(batch, None, rng, negatives=negatives)), cfg.REPEATS),
-        "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(batch, None, noise(cfg.BATCH_SIZE - n), None,
-                                                               negatives)), cfg.REPEATS),
-        "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(noise(), None)), cfg.REPEATS),
+        **op_shares(synced(step), cfg.PROFILED_STEPS, one_channel),
+        "gan_step_ms": best_ms(synced(step), cfg.REPEATS),
+        "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(*inputs()[0])), cfg.REPEATS),
+        "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(*inputs()[1])), cfg.REPEATS),
         "gan_steps_per_call": cfg.STEPS_PER_CALL,
         "gan_step_ms_with_steps_per_call": round(best_ms(synced(steps), cfg.REPEATS) / cfg.STEPS_PER_CALL, 2),
         **epoch_end_figures(gan, rng, cfg.REPEATS),
