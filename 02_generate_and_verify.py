@@ -1,10 +1,12 @@
-"""Generate labelled digits and verify each one with a 100-pass MC-dropout CNN.
+"""Generate labelled digits and verify each one with an MC-dropout CNN (up to 100 passes).
 
-Each image is quantised to uint8 (as saved), then passed MC_PASSES times through the
-verifier with dropout on: it is *accepted* if the top class of the mean is the digit it
-was generated for, and *ambiguous* if the top two classes' mean +- 2 SD intervals
-overlap. generated.npz also holds as many fresh raw draws (x_raw, y_raw), unverified,
-for 04 to compare. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan). A rerun reuses
+Each image is quantised to uint8 (as saved), then passed through the verifier with
+dropout on, in rounds of MC_ROUND_PASSES passes until its verdict is settled (MC_PASSES
+at most; MC_RULE="fixed" gives every image MC_PASSES): it is *accepted* if the top class
+of the mean is the digit it was generated for, and *ambiguous* if the top two classes'
+mean +- 2 SD intervals overlap. Each image's mean, SD and pass count are kept.
+generated.npz also holds as many fresh raw draws (x_raw, y_raw), unverified, for 04 to
+compare. Needs 01's generators (or 03's AC-GAN with --GENERATOR=acgan). A rerun reuses
 each digit_{k}.npz made with the same constants, generator and verifier, and draws the
 others again; a verifier trained with other constants is refused (--RETRAIN=1 retrains).
 
@@ -26,18 +28,25 @@ from models.config import UserError
 from models.data import load_dataset, to_uint8
 from models.files import load_weights, save_figure, save_npz, save_weights, write_json, write_text
 from models.gan import generate_images
+from models.generated import draws_needed
+from models.mc import mc_options, mc_problems, mc_text, reseed_dropout
 from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record, require_match
-from models.verifier import VERIFIERS, ambiguity, mc_predict, mc_scores, reseed_dropout, train_verifier
+from models.verifier import (PRECISIONS, VERIFIERS, build, mc_scores, resolve_precision, train_verifier,
+                             verdicts)
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 CLASSES = tuple(range(10))  # digits to generate
 N_PER_CLASS = 6000  # images kept per digit
 KEEP = "all"  # which accepted images to keep: "all", "clear" (not ambiguous) or "ambiguous"
-MC_PASSES = 100  # stochastic verifier passes per image
+MC_PASSES = 100  # stochastic verifier passes per image (the most, under the adaptive rule)
+MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
+MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
+MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
 MC_BATCH = 512  # rows (images x passes) per verifier call: 512 is fastest on a 2-core CPU; raise it on a GPU
-DRAW_BATCH = 1000  # images drawn from the generator at a time
+MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
+DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: only about as many as still needed)
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
 VERIFIER = "default"  # verifier architecture: "default" or "reference" (the original experiment's)
 VERIFIER_EPOCHS = 15  # epochs when the verifier has to be trained
@@ -61,6 +70,9 @@ KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous",
 VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
                                 "VERIFIER_SUBSET", "VERIFIER_SEED"})  # what the verifier's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
+MC_CONSTANTS = ("MC_PASSES", "MC_BATCH", "MC_RULE", "MC_ROUND_PASSES", "MC_MIN_PASSES",
+                "MC_PRECISION")  # how the verdicts are made
+KEPT = ("x", "mean", "sd", "passes", "challenger", "ambiguous")  # per digit, one row per kept image
 
 
 def check(cfg):
@@ -68,8 +80,9 @@ def check(cfg):
     problems = (config.one_of(cfg, "GENERATOR", GENERATOR_HINTS) + config.one_of(cfg, "KEEP", KEEP_MODES)
                 + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
                 + config.one_of(cfg, "VERIFIER", VERIFIERS) + config.distinct_digits(cfg))
-    problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_PASSES", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
+    problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
                                     "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
+    problems += mc_problems(cfg) + config.one_of(cfg, "MC_PRECISION", PRECISIONS)
     if not 0 <= cfg.DROPOUT < 1:
         problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
     config.reject(problems)
@@ -107,19 +120,21 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
     shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
     path, source = choose(paths.verifier(weights_dir, cfg.VERIFIER), shipped,
                           "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))
-    info_path = sidecar(path)
+    # the shipped verifier's floor under other MC constants than its .json's: measured here once, kept with the output
+    info_path = output_dir / "verifier" / f"shipped_{cfg.VERIFIER}_floor.json" if source == "shipped" else sidecar(path)
     keras.utils.set_random_seed(cfg.VERIFIER_SEED)
-    model = VERIFIERS[cfg.VERIFIER](cfg.DROPOUT)
     subset = cfg.VERIFIER_SUBSET or None
     x_test, y_test = x_test[:subset], y_test[:subset]
     if path.is_file() and not cfg.RETRAIN:
         print(f"verifier: {paths.shown(path)} ({source})")
         require_match(path, record, "rerun with --RETRAIN=1 to train a new verifier")
+        model = build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)
         load_weights(model, path, "delete it and rerun to retrain it")
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        if info.get("measured_with") != measurement(cfg, record) or "test_per_class" not in info:  # measure again
-            info = measure_verifier(cfg, model, x_test, y_test, record, info_path if source != "shipped" else None)
-        return model, info, path
+        wanted = measurement(cfg, record, path)
+        info = next((info for info in map(read_json, (sidecar(path), info_path))
+                     if info.get("measured_with") == wanted and "test_per_class" in info), None)
+        return model, info or measure_verifier(cfg, model, x_test, y_test, wanted, info_path), path
+    model = build(cfg.VERIFIER, cfg.DROPOUT)  # trained in float32
     order = np.random.default_rng(cfg.VERIFIER_SEED).permutation(len(x_train))
     val, train = order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][:subset]
     log_dir = output_dir / "verifier"
@@ -133,31 +148,36 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
                              for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
                             accuracy_title="accuracy (one MC pass)"),
                 log_dir / "training_curve.png")
-    info = measure_verifier(cfg, model, x_test, y_test, record, info_path)
     save_weights(model, path, record)
     (weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5").unlink(missing_ok=True)
-    return model, info, path
+    trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION
+    model.set_weights(trained.get_weights())
+    return model, measure_verifier(cfg, model, x_test, y_test, measurement(cfg, record, path), info_path), path
 
 
-def measurement(cfg, record):
-    """What the verdicts on the real test set depend on: the verifier and how it is run."""
-    return {"verifier": record, "MC_PASSES": cfg.MC_PASSES, "MC_BATCH": cfg.MC_BATCH}
+def read_json(path):
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def measure_verifier(cfg, model, x_test, y_test, record, info_path):
-    """The verifier's MC verdicts on the real test images, written to ``info_path`` (unless None)."""
-    print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
+def measurement(cfg, record, path):
+    """What the verdicts on the real test set depend on: the verifier (its constants and its
+    weights file) and how it is run."""
+    return {"verifier": record, "weights": fingerprint(path), **{name: getattr(cfg, name) for name in MC_CONSTANTS}}
+
+
+def measure_verifier(cfg, model, x_test, y_test, measured_with, info_path):
+    """The verifier's MC verdicts on the real test images, written to ``info_path``."""
+    print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
     reseed_dropout(model, cfg.VERIFIER_SEED)
-    scores = mc_scores(model, x_test, y_test, cfg.MC_PASSES, cfg.MC_BATCH)
-    info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES,
+    scores = mc_scores(model, x_test, y_test, **mc_options(cfg))
+    info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES, "mc_rule": cfg.MC_RULE,
             "mc_test_accuracy": scores["accuracy"], "test_rejection_rate": scores["rejection_rate"],
-            "test_ambiguity_rate": scores["ambiguity_rate"], "test_per_class": scores["per_class"],
-            "test_images": len(x_test),
-            "epochs": cfg.VERIFIER_EPOCHS, "record": record, "measured_with": measurement(cfg, record)}
-    print(f"verifier on the real MNIST test set (mean of {cfg.MC_PASSES} MC passes): accuracy "
-          f"{scores['accuracy']:.2%}, ambiguous {scores['ambiguity_rate']:.2%} of the correctly classified")
-    if info_path is not None:
-        write_json(info_path, info)
+            "test_ambiguity_rate": scores["ambiguity_rate"], "test_mean_passes": scores["mean_passes"],
+            "test_per_class": scores["per_class"], "test_images": len(x_test),
+            "epochs": cfg.VERIFIER_EPOCHS, "record": measured_with["verifier"], "measured_with": measured_with}
+    print(f"verifier on the real MNIST test set ({scores['mean_passes']:.1f} MC passes per image on average): "
+          f"accuracy {scores['accuracy']:.2%}, ambiguous {scores['ambiguity_rate']:.2%} of the correctly classified")
+    write_json(info_path, info)
     return info
 
 
@@ -175,7 +195,7 @@ def generate_digit(k, generator, verifier, cfg, progbar):
     rng = np.random.default_rng(cfg.SEED + k)
     reseed_dropout(verifier, cfg.SEED + k)  # digit k's verdicts do not depend on the digits drawn before it
     latent_dim = generator.inputs[0].shape[-1]
-    kept = {name: [] for name in ("x", "mean", "sd", "challenger", "ambiguous")}
+    kept = {name: [] for name in KEPT}
     counts = Counter()
     n_kept = 0
     while n_kept < cfg.N_PER_CLASS:
@@ -186,18 +206,19 @@ def generate_digit(k, generator, verifier, cfg, progbar):
                 f"verifier, {counts['ambiguous']} ambiguous). Train the generator longer, relax KEEP, "
                 "or raise MAX_DRAWS."
             )
-        n = min(cfg.DRAW_BATCH, cfg.MAX_DRAWS - counts["drawn"])
+        n = min(draws_needed(cfg.N_PER_CLASS - n_kept, counts["kept"], counts["drawn"]), cfg.DRAW_BATCH,
+                cfg.MAX_DRAWS - counts["drawn"])
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
-        mean, sd = mc_predict(verifier, x, cfg.MC_PASSES, cfg.MC_BATCH)
-        top, challenger, ambiguous = ambiguity(mean, sd)
-        accepted = top == k
-        counts.update(drawn=n, rejected=int((~accepted).sum()), accepted=int(accepted.sum()),
-                      ambiguous=int((accepted & ambiguous).sum()))
-        counts.update(f"challenger_{c}" for c in challenger[accepted & ambiguous])
+        verdict = {"x": x, **verdicts(verifier, x, **mc_options(cfg))}
+        accepted, ambiguous = verdict["top"] == k, verdict["ambiguous"]
         mask = keep_mask(accepted, ambiguous, cfg.KEEP)
-        for name, value in zip(kept, (x, mean, sd, challenger, ambiguous)):
-            kept[name].append(value[mask])
+        counts.update(drawn=n, rejected=int((~accepted).sum()), accepted=int(accepted.sum()),
+                      ambiguous=int((accepted & ambiguous).sum()), kept=int(mask.sum()))
+        counts.update(f"challenger_{c}" for c in verdict["challenger"][accepted & ambiguous])
+        counts.update(f"passes_{p}" for p in verdict["passes"])
+        for name in KEPT:
+            kept[name].append(verdict[name][mask])
         step = min(int(mask.sum()), cfg.N_PER_CLASS - n_kept)
         n_kept += step
         progbar.add(step)
@@ -234,6 +255,7 @@ def load_finished_digit(k, path, record):
 
 def class_summary(k, counts):
     challengers = Counter({int(key.split("_")[1]): n for key, n in counts.items() if key.startswith("challenger_")})
+    passes = {int(key.split("_")[1]): n for key, n in counts.items() if key.startswith("passes_")}
     return {
         "digit": k,
         "drawn": counts["drawn"],
@@ -243,24 +265,34 @@ def class_summary(k, counts):
         "ambiguous": counts["ambiguous"],
         "ambiguity_rate": counts["ambiguous"] / max(counts["accepted"], 1),
         "top_challenger": challengers.most_common(1)[0][0] if challengers else None,
+        "passes": dict(sorted(passes.items())),  # {passes: images verified with that many}
     }
+
+
+def passes_text(passes, cfg):
+    """Mean passes per image and the shares that stopped at the first look and went to MC_PASSES."""
+    total = sum(passes.values())
+    first = min(cfg.MC_MIN_PASSES, cfg.MC_PASSES) if cfg.MC_RULE == "adaptive" else cfg.MC_PASSES
+    mean = sum(p * n for p, n in passes.items()) / total
+    return f"{mean:.1f} | {passes.get(first, 0) / total:.1%} | {passes.get(cfg.MC_PASSES, 0) / total:.1%}"
 
 
 def summary_markdown(rows, cfg, verifier_info):
     lines = [
         f"# Generated data: {cfg.GENERATOR}, KEEP={cfg.KEEP}, {cfg.N_PER_CLASS} per digit",
         "",
-        f"Verifier: {cfg.VERIFIER}, dropout {cfg.DROPOUT}, {cfg.MC_PASSES} MC passes per image; MNIST test "
-        f"accuracy {verifier_info['mc_test_accuracy']:.2%} (mean of {verifier_info['mc_passes']} MC passes).",
+        f"Verifier: {cfg.VERIFIER}, dropout {cfg.DROPOUT}, {mc_text(cfg)}; MNIST test accuracy "
+        f"{verifier_info['mc_test_accuracy']:.2%} (MC mean).",
         "Rejected: the verifier's top class is not the digit asked for. Ambiguous: among accepted "
         "images, the top two classes' mean +- 2 SD intervals overlap. The floor columns are the "
         "verifier's own: its verdicts on the real MNIST test images of each digit "
         f"({verifier_info['test_images']} in all; rejected = misclassified), so a generator's rates can "
-        "be told from the verifier's.",
+        "be told from the verifier's. Passes: the mean number of MC passes per drawn image, and the shares "
+        "of images settled at the first look and given all MC_PASSES.",
         "",
         "| digit | drawn | rejected | rejection rate | floor | accepted | ambiguous | ambiguity rate | floor "
-        "| top challenger |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| top challenger | passes | settled at first look | all passes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     floors = dict(enumerate(verifier_info["test_per_class"]))
     if len(rows) == len(floors):  # the overall floor is that of all the digits
@@ -272,15 +304,17 @@ def summary_markdown(rows, cfg, verifier_info):
         floor = {key: "" if floor is None else f"{floor[key]:.2%}" for key in ("rejection_rate", "ambiguity_rate")}
         lines.append(f"| {r['digit']} | {r['drawn']} | {r['rejected']} | {r['rejection_rate']:.2%} "
                      f"| {floor['rejection_rate']} | {r['accepted']} | {r['ambiguous']} | {r['ambiguity_rate']:.2%} "
-                     f"| {floor['ambiguity_rate']} | {challenger} |")
+                     f"| {floor['ambiguity_rate']} | {challenger} | {passes_text(r['passes'], cfg)} |")
     return "\n".join(lines) + "\n"
 
 
 def total_row(rows):
     """The summary row of all digits together."""
     total = {key: sum(r[key] for r in rows) for key in ("drawn", "rejected", "accepted", "ambiguous")}
+    passes = sum((Counter(r["passes"]) for r in rows), Counter())
     return {"digit": "all", **total, "rejection_rate": total["rejected"] / total["drawn"],
-            "ambiguity_rate": total["ambiguous"] / max(total["accepted"], 1), "top_challenger": None}
+            "ambiguity_rate": total["ambiguous"] / max(total["accepted"], 1), "top_challenger": None,
+            "passes": dict(sorted(passes.items()))}
 
 
 def save_figures(per_digit, rows, output_dir, gallery_size):
@@ -290,19 +324,24 @@ def save_figures(per_digit, rows, output_dir, gallery_size):
                            title="accepted samples"), output_dir / "accepted_samples.png")
     save_figure(bar_chart([r["ambiguity_rate"] for r in rows], [r["digit"] for r in rows],
                           "ambiguous / accepted", title="ambiguity rate per digit"), output_dir / "ambiguity_rate.png")
+    passes = total_row(rows)["passes"]
+    save_figure(bar_chart([n / sum(passes.values()) for n in passes.values()], list(passes), "share of drawn images",
+                          title="MC passes each verdict took", xlabel="passes"), output_dir / "passes.png")
     ambiguous = [(k, i) for k in digits for i in np.flatnonzero(per_digit[k]["ambiguous"])]
     if ambiguous:
         spread = np.linspace(0, len(ambiguous) - 1, min(len(ambiguous), gallery_size)).astype(int)
         picks = [ambiguous[i] for i in spread]
-        fields = {name: np.stack([per_digit[k][name][i] for k, i in picks]) for name in ("x", "mean", "sd")}
+        fields = {name: np.stack([per_digit[k][name][i] for k, i in picks]) for name in ("x", "mean", "sd", "passes")}
         save_figure(ambiguity_gallery(fields["x"], fields["mean"], fields["sd"], [k for k, _ in picks],
-                                      title="ambiguous images: top classes, mean +- 2 SD"),
+                                      passes=fields["passes"], title="ambiguous images: top classes, mean +- 2 SD"),
                     output_dir / "ambiguous_gallery.png")
 
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)  # recorded as it runs
+    print(f"verdicts: {mc_text(cfg)}")
     output_dir = paths.resolve(cfg.OUTPUT_DIR or paths.GENERATED_OUTPUT[cfg.GENERATOR])
     generators = load_generators(cfg)
     mnist = load_dataset("mnist", cfg.DATA_DIR or None)
@@ -331,7 +370,7 @@ def main(**overrides):
              x_raw=np.concatenate([per_digit[k]["x_raw"] for k in cfg.CLASSES]),
              y_raw=np.concatenate([per_digit[k]["y"] for k in cfg.CLASSES]),
              **{name: np.concatenate([per_digit[k][name] for k in cfg.CLASSES])
-                for name in ("mean", "sd", "challenger", "ambiguous")})
+                for name in ("mean", "sd", "passes", "challenger", "ambiguous")})
     write_json(output_dir / "summary.json", {"generator": cfg.GENERATOR, "keep": cfg.KEEP,
                                              "n_per_class": cfg.N_PER_CLASS, "verifier": verifier_info,
                                              "classes": rows, "all": total_row(rows), "record": record})

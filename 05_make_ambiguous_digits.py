@@ -8,7 +8,7 @@ exactly the pair asked for (the yield, their share of the drawn images, is repor
 labelled with the verifier's top class, its MC mean (a soft label) kept beside it. For
 04's experiment each kept image gets a clear twin: the same z drawn as its label's pure
 class (t = 0 or 1), marked ``clear`` where the verifier accepts it and does not flag it.
-ambiguous.npz has 02's fields (x_train, y_train, mean, sd, challenger, ambiguous) plus
+ambiguous.npz has 02's fields (x_train, y_train, mean, sd, passes, challenger, ambiguous) plus
 mix, pair, x_clear, clear, and test_ambiguous: the verifier's flags on the real MNIST
 test images (04 scores its classifiers on those, the hardest real digits). Rerun to
 resume: pairs finished with the same constants, generator and verifier are read back, and so
@@ -31,18 +31,24 @@ from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
+from models.generated import draws_needed
+from models.mc import mc_options, mc_problems, mc_text, reseed_dropout
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record
-from models.verifier import VERIFIERS, ambiguity, mc_predict, reseed_dropout
+from models.verifier import PRECISIONS, VERIFIERS, build, resolve_precision, verdicts
 
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
 N_PER_PAIR = 1200  # ambiguous images kept per pair
-DRAW_BATCH = 500  # noise vectors per search-and-verify round
+DRAW_BATCH = 500  # noise vectors per search-and-verify round (fewer at the end: about as many as still needed)
 MAX_DRAWS = 20000  # give up on a pair after drawing this many images
 SEARCH_STEPS = 8  # bisection steps of each image's mix t (to within 1/512)
-MC_PASSES = 100  # stochastic verifier passes per image, as in 02
+MC_PASSES = 100  # stochastic verifier passes per image (the most, under the adaptive rule), as in 02
+MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
+MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
+MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
 MC_BATCH = 512  # rows (images x passes) per verifier call
+MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 VERIFIER = "default"  # 02's verifier architecture; its trained (or shipped) weights are used
 SLIDE_STEPS = 9  # images per row of the figure sliding from one class to the other (the middle ones +-0.15 around t*)
 GALLERY_SIZE = 12  # kept images shown with their MC bars
@@ -56,14 +62,15 @@ DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 OUTPUT_DIR = paths.AMBIGUOUS_OUTPUT  # pair_{a}_{b}.npz, ambiguous.npz, summary, figures
 VERBOSE = 1  # 1 = progress bar, 0 = silent
 
-KEPT_ARRAYS = ("x", "y", "mean", "sd", "challenger", "mix", "x_clear", "clear")  # per pair, one row per kept image
+KEPT_ARRAYS = ("x", "y", "mean", "sd", "passes", "challenger", "mix", "x_clear", "clear")  # one row per kept image
 
 
 def check(cfg):
     """Reject impossible constants before anything is loaded."""
-    problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_PASSES",
-                                   "MC_BATCH", "GALLERY_SIZE")
+    problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_BATCH",
+                                   "GALLERY_SIZE")
     problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + config.one_of(cfg, "VERIFIER", VERIFIERS)
+    problems += mc_problems(cfg) + config.one_of(cfg, "MC_PRECISION", PRECISIONS)
     if cfg.TEST_SUBSET < 0:
         problems.append(f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}")
     pairs = class_pairs(cfg.PAIRS)
@@ -93,7 +100,7 @@ def load_verifier(cfg):
         raise UserError(f"Missing verifier {paths.shown(path)} (and its .json): run 02_generate_and_verify.py "
                         f"--VERIFIER={cfg.VERIFIER} first.")
     info = json.loads(sidecar(path).read_text())
-    model = VERIFIERS[cfg.VERIFIER](info["dropout"])
+    model = build(cfg.VERIFIER, info["dropout"], cfg.MC_PRECISION)
     load_weights(model, path, "rerun 02_generate_and_verify.py --RETRAIN=1 to train it again")
     print(f"verifier: {paths.shown(path)} ({source}), dropout {info['dropout']}")
     return model, path
@@ -125,20 +132,24 @@ def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
             raise UserError(f"pair {a}-{b}: drew {counts['drawn']} images (MAX_DRAWS) but only {counts['on_pair']} "
                             f"of the {cfg.N_PER_PAIR} wanted were ambiguous between {a} and {b}; raise MAX_DRAWS, "
                             "lower N_PER_PAIR or pick another pair.")
-        z = rng.standard_normal((min(cfg.DRAW_BATCH, cfg.MAX_DRAWS - counts["drawn"]), latent_dim), dtype=np.float32)
+        n = min(draws_needed(cfg.N_PER_PAIR - n_kept, counts["on_pair"], counts["drawn"]), cfg.DRAW_BATCH,
+                cfg.MAX_DRAWS - counts["drawn"])
+        z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
         x = draw_mixed(mixed, z, a, b, t)
-        mean, sd, top, challenger, ambiguous, on_pair = verify_between(verifier, x, a, b, cfg.MC_PASSES, cfg.MC_BATCH)
+        verdict = verify_between(verifier, x, a, b, **mc_options(cfg))
         counts["drawn"] += len(z)
-        counts["ambiguous"] += int(ambiguous.sum())
-        counts["on_pair"] += int(on_pair.sum())
-        keep = np.flatnonzero(on_pair)[: cfg.N_PER_PAIR - n_kept]
-        z, x, mean, sd, top, challenger, t = (v[keep] for v in (z, x, mean, sd, top, challenger, t))
+        counts["ambiguous"] += int(verdict["ambiguous"].sum())
+        counts["on_pair"] += int(verdict["on_pair"].sum())
+        keep = np.flatnonzero(verdict["on_pair"])[: cfg.N_PER_PAIR - n_kept]
+        z, x, t = z[keep], x[keep], t[keep]
+        verdict = {name: value[keep] for name, value in verdict.items()}
+        top = verdict["top"]
         x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
-        clear_mean, clear_sd = mc_predict(verifier, x_clear, cfg.MC_PASSES, cfg.MC_BATCH)
-        clear_top, _, clear_ambiguous = ambiguity(clear_mean, clear_sd)
-        clear = (clear_top == top) & ~clear_ambiguous
-        for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), mean, sd, challenger, t, x_clear, clear)):
+        twin = verdicts(verifier, x_clear, **mc_options(cfg))
+        clear = (twin["top"] == top) & ~twin["ambiguous"]
+        for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), verdict["mean"], verdict["sd"], verdict["passes"],
+                                             verdict["challenger"], t, x_clear, clear)):
             kept[name].append(value)
         n_kept += len(keep)
         progbar.add(len(keep))
@@ -162,17 +173,16 @@ def load_finished_pair(a, b, path, record):
 def flag_test_images(verifier, x_test, verifier_hash, path, cfg):
     """The verifier's ambiguity flags on the real test images, read back from ``path`` when it
     was made with the same verifier, images and MC constants (about 4 min on 2 cores otherwise)."""
-    record = make_record(cfg, ("VERIFIER", "MC_PASSES", "MC_BATCH", "SEED"),
-                         inputs={"verifier": verifier_hash, "MNIST test images": x_test})
+    record = make_record(cfg, ("VERIFIER", "MC_PASSES", "MC_BATCH", "MC_RULE", "MC_ROUND_PASSES", "MC_MIN_PASSES",
+                               "MC_PRECISION", "SEED"), inputs={"verifier": verifier_hash, "MNIST test images": x_test})
     if matches(path, record):
         with np.load(path) as f:
             return f["ambiguous"]
-    print(f"verifying the {len(x_test)} real MNIST test images ({cfg.MC_PASSES} MC passes each)")
+    print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
     reseed_dropout(verifier, cfg.SEED)
-    mean, sd = mc_predict(verifier, x_test, cfg.MC_PASSES, cfg.MC_BATCH)
-    flags = ambiguity(mean, sd)[2]
-    save_npz(path, record, ambiguous=flags, mean=mean, sd=sd)
-    return flags
+    verdict = verdicts(verifier, x_test, **mc_options(cfg))
+    save_npz(path, record, **{name: verdict[name] for name in ("ambiguous", "mean", "sd", "passes")})
+    return verdict["ambiguous"]
 
 
 def slide(mixed, verifier, deterministic, pairs, cfg):
@@ -186,9 +196,9 @@ def slide(mixed, verifier, deterministic, pairs, cfg):
         mixes.append(np.concatenate([[0], np.clip(middle + offsets, 0, 1), [1]]).astype(np.float32))
         rows.append(draw_mixed(mixed, np.repeat(z[p : p + 1], cfg.SLIDE_STEPS, 0), a, b, mixes[-1]))
     reseed_dropout(verifier, cfg.SEED - 1)
-    mean, sd = mc_predict(verifier, np.concatenate(rows), cfg.MC_PASSES, cfg.MC_BATCH)
+    verdict = verdicts(verifier, np.concatenate(rows), **mc_options(cfg))
     shape = (len(pairs), cfg.SLIDE_STEPS, -1)
-    return np.stack(rows), mean.reshape(shape), sd.reshape(shape), np.stack(mixes)
+    return np.stack(rows), verdict["mean"].reshape(shape), verdict["sd"].reshape(shape), np.stack(mixes)
 
 
 def pair_row(a, b, counts):
@@ -203,8 +213,8 @@ def summary_markdown(rows, test_ambiguous, cfg):
         f"# Ambiguous digits on demand: {cfg.N_PER_PAIR} per pair",
         "",
         f"MNIST AC-GAN, class label mixed between the pair's two classes at the mix the verifier (dropout off) "
-        f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then {cfg.MC_PASSES} MC passes of 02's "
-        f"{cfg.VERIFIER} verifier. Yield: the share of drawn images flagged ambiguous with the pair asked for as "
+        f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then 02's verifier ({mc_text(cfg)}, "
+        f"{cfg.VERIFIER} architecture). Yield: the share of drawn images flagged ambiguous with the pair asked for as "
         "their top two classes; the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the "
         "kept image's label, accepted and not ambiguous.",
         "",
@@ -223,6 +233,8 @@ def summary_markdown(rows, test_ambiguous, cfg):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)  # recorded as it runs
+    print(f"verdicts: {mc_text(cfg)}")
     pairs = class_pairs(cfg.PAIRS)
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generator, generator_file = load_acgan(cfg)
@@ -249,7 +261,8 @@ def main(**overrides):
     pair_of = np.concatenate([np.full((cfg.N_PER_PAIR, 2), p, np.uint8) for p in pairs])
     record = make_record(cfg, inputs={**inputs, "MNIST test images": x_test})
     save_npz(output_dir / "ambiguous.npz", record, x_train=joined["x"], y_train=joined["y"], mean=joined["mean"],
-             sd=joined["sd"], challenger=joined["challenger"], ambiguous=np.ones(len(joined["y"]), bool),
+             sd=joined["sd"], passes=joined["passes"], challenger=joined["challenger"],
+             ambiguous=np.ones(len(joined["y"]), bool),
              mix=joined["mix"], pair=pair_of, x_clear=joined["x_clear"], clear=joined["clear"],
              test_ambiguous=test_ambiguous)
     write_json(output_dir / "summary.json", {"pairs": rows, "test_ambiguous": int(test_ambiguous.sum()),
@@ -260,7 +273,7 @@ def main(**overrides):
     save_figure(slide_figure(images, mean, sd, pairs, mixes), output_dir / "slide.png")
     picks = np.linspace(0, len(joined["y"]) - 1, min(cfg.GALLERY_SIZE, len(joined["y"]))).astype(int)
     save_figure(ambiguity_gallery(joined["x"][picks], joined["mean"][picks], joined["sd"][picks],
-                                  [f"{a}/{b} mix" for a, b in pair_of[picks]],
+                                  [f"{a}/{b} mix" for a, b in pair_of[picks]], passes=joined["passes"][picks],
                                   title="made between two classes: top classes, MC mean +- 2 SD"),
                 output_dir / "gallery.png")
     print(summary_markdown(rows, test_ambiguous, cfg))

@@ -24,7 +24,9 @@ import numpy as np  # noqa: E402
 
 from models.data import load_dataset  # noqa: E402
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
-from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
+from models.data import to_classifier_input  # noqa: E402
+from models.mc import mc_predict, split_at_first_dropout  # noqa: E402
+from models.verifier import VERIFIERS  # noqa: E402
 
 IMAGES = 500  # images verified by mc_predict
 LOOP_IMAGES = 3  # images verified by the per-image predict loop (it is slow)

@@ -25,7 +25,8 @@ from models.classifier import build_classifier, predict_classes  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
 from models.gan import generate_images  # noqa: E402
 from models.pretrained import sidecar  # noqa: E402
-from models.verifier import VERIFIERS, mc_scores, reseed_dropout  # noqa: E402
+from models.mc import mc_options, reseed_dropout  # noqa: E402
+from models.verifier import VERIFIERS, mc_scores  # noqa: E402
 
 GENERATORS = {"class_gans": [(f"class_gans/generator_{k}", k) for k in range(10)],
               "acgan": [("acgan/mnist/generator", k) for k in range(10)]}
@@ -84,7 +85,7 @@ def check_classifiers(judge, c02, roots):
     verifier = VERIFIERS[c02.VERIFIER](c02.DROPOUT)
     verifier.load_weights(paths.verifier(roots["float16"], c02.VERIFIER))
     reseed_dropout(verifier, c02.VERIFIER_SEED)
-    scores = mc_scores(verifier, x_test, y_test, c02.MC_PASSES, c02.MC_BATCH)
+    scores = mc_scores(verifier, x_test, y_test, **mc_options(c02))
     out["float16"].update({f"verifier_{k}": scores[k] for k in ("accuracy", "rejection_rate", "ambiguity_rate")})
     recorded = json.loads(sidecar(paths.verifier(roots["float32"], c02.VERIFIER)).read_text())
     out["float32"].update({"verifier_accuracy": recorded["mc_test_accuracy"],

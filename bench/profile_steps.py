@@ -43,7 +43,9 @@ from models.gan import negatives_per_batch  # noqa: E402
 from models.plots import loss_curves  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from models.verifier import VERIFIERS, mc_predict, split_at_first_dropout, to_classifier_input  # noqa: E402
+from models.data import to_classifier_input  # noqa: E402
+from models.mc import mc_predict, split_at_first_dropout  # noqa: E402
+from models.verifier import VERIFIERS  # noqa: E402
 
 from bench_train import recipe_gan  # noqa: E402
 from flops import matmul_flops_per_second  # noqa: E402

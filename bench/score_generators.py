@@ -40,14 +40,16 @@ from models.config import UserError  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
 from models.gan import generate_images  # noqa: E402
 from models.metrics import fid, knn_precision_recall  # noqa: E402
-from models.verifier import ambiguity, mc_predict, reseed_dropout  # noqa: E402
+from models.mc import mc_options, reseed_dropout  # noqa: E402
+from models.verifier import resolve_precision, verdicts  # noqa: E402
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 GENERATOR_DIR = ""  # the generators' folder, as 02 reads it ("" = weights/class_gans or weights/acgan/mnist)
 WEIGHTS = "exported"  # "exported" (what 02 draws from: the average, if there is one) or "last" (G's last weights)
 CLASSES = tuple(range(10))  # classes to draw and score
 N_PER_CLASS = 1000  # raw draws per class
-MC_PASSES = 100  # verifier passes per image, as in 02
+MC_PASSES = 100  # verifier passes per image (the most, under the adaptive rule), as in 02
+MC_RULE = "adaptive"  # "adaptive" (an image stops once its verdict is settled) or "fixed", as in 02
 MC_BATCH = 512  # rows per verifier call, as in 02
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
 SEED = 0  # the draws' noise and the verifier's dropout stream
@@ -67,6 +69,7 @@ def judges(mnist):
     exactly as the scripts get them at their defaults."""
     generate, classify = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
     cfg02, cfg04 = config.resolve(vars(generate), {}), config.resolve(vars(classify), {})
+    cfg02.MC_PRECISION = resolve_precision(cfg02.MC_PRECISION)
     (x_train, y_train), test = mnist
     fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
     with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
@@ -116,8 +119,8 @@ def score_class(k, generator, verifier, classifier, real, floor, cfg):
     z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
     x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
     reseed_dropout(verifier, cfg.SEED + k)
-    top, _, ambiguous = ambiguity(*mc_predict(verifier, x, cfg.MC_PASSES, cfg.MC_BATCH))
-    accepted = top == k
+    verdict = verdicts(verifier, x, **mc_options(cfg))
+    accepted, ambiguous = verdict["top"] == k, verdict["ambiguous"]
     n = min(cfg.N_PER_CLASS, len(real), len(floor))
     features = {name: extract_features(classifier, images[:n]) for name, images in
                 (("fake", x), ("real", real), ("floor", floor))}

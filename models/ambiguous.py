@@ -12,8 +12,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.data import to_uint8
-from models.verifier import VERIFIERS, ambiguity, mc_predict, to_classifier_input
+from models.data import to_classifier_input, to_uint8
+from models.verifier import VERIFIERS, verdicts
 
 
 def mixed_label_generator(generator):
@@ -67,10 +67,10 @@ def find_mix(mixed_generator, deterministic, z, a, b, steps=8, batch_size=1000):
     return (low + high) / 2
 
 
-def verify_between(verifier, x, a, b, passes=100, batch=512):
-    """MC verdicts on images meant to lie between ``a`` and ``b``: ``(mean, sd, top, challenger,
-    ambiguous, on_pair)``, where ``on_pair`` = ambiguous and the top two classes are {a, b}."""
-    mean, sd = mc_predict(verifier, x, passes, batch)
-    top, challenger, ambiguous = ambiguity(mean, sd)
-    on_pair = ambiguous & (np.minimum(top, challenger) == min(a, b)) & (np.maximum(top, challenger) == max(a, b))
-    return mean, sd, top, challenger, ambiguous, on_pair
+def verify_between(verifier, x, a, b, **mc):
+    """``verdicts`` on images meant to lie between ``a`` and ``b``, plus ``on_pair``: ambiguous
+    with {a, b} as the top two classes."""
+    verdict = verdicts(verifier, x, **mc)
+    top, challenger = verdict["top"], verdict["challenger"]
+    on_pair = (np.minimum(top, challenger) == min(a, b)) & (np.maximum(top, challenger) == max(a, b))
+    return {**verdict, "on_pair": verdict["ambiguous"] & on_pair}

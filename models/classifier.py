@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from models.verifier import to_classifier_input
+from models.data import to_classifier_input
 
 
 def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=10, name="classifier"):

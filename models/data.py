@@ -161,3 +161,21 @@ def to_uint8(images):
         images = images[..., 0]
     return np.clip(np.rint(images * 127.5 + 127.5), 0, 255).astype(np.uint8)
 
+
+def to_classifier_input(images):
+    """uint8 images in [0, 255], or floats already in [0, 1], (N, 28, 28) or (N, 28, 28, 1) ->
+    float32 (N, 28, 28, 1) in [0, 1], as classifiers see them. Anything else is refused:
+    a float image in [0, 255] or [-1, 1] would otherwise get wrong verdicts without a word."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"Classifier input must be images of shape (N, 28, 28) or (N, 28, 28, 1), got {images.shape}.")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    if np.issubdtype(images.dtype, np.floating) and (images.size == 0 or (images.min() >= 0 and images.max() <= 1)):
+        return images.astype(np.float32)
+    low, high = (images.min(), images.max()) if images.size else (0, 0)
+    raise ValueError(f"Classifier input must be uint8 in [0, 255] or floats in [0, 1]; got {images.dtype} values in "
+                     f"[{low:g}, {high:g}]: cast pixel values to uint8, or divide them by 255 (GAN output in [-1, 1]: "
+                     "models.data.to_uint8).")

@@ -1,4 +1,5 @@
-"""The generated data 04 reads, checked: 02's generated.npz and 05's ambiguous.npz."""
+"""Generated data: how many images to draw for a wanted count, and the files 04 reads,
+checked (02's generated.npz and 05's ambiguous.npz)."""
 
 import numpy as np
 
@@ -6,6 +7,13 @@ from models.config import UserError
 
 GENERATED_ARRAYS = ("x_train", "y_train", "ambiguous", "x_raw", "y_raw")  # what 04 reads from a generated.npz
 AMBIGUOUS_ARRAYS = ("x_train", "y_train", "mean", "x_clear", "clear", "test_ambiguous")  # what 04 reads from 05's
+
+
+def draws_needed(missing, kept, drawn):
+    """How many images to draw so that about ``missing`` more are kept, at the share kept so far
+    (``kept`` of ``drawn``; all, before the first draw), with 2% and 8 images to spare."""
+    share = (kept + 1) / (drawn + 1)
+    return int(np.ceil(missing / share * 1.02)) + 8
 
 
 def load_generated(path, producer):

@@ -56,8 +56,9 @@ def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     return fig
 
 
-def ambiguity_gallery(images, mean, sd, labels, n_bars=3, pairs_per_row=2, title=None):
-    """Each ambiguous image beside its top ``n_bars`` classes' MC mean with +-2 SD bars."""
+def ambiguity_gallery(images, mean, sd, labels, passes=None, n_bars=3, pairs_per_row=2, title=None):
+    """Each ambiguous image beside its top ``n_bars`` classes' MC mean with +-2 SD bars (and the
+    number of MC passes behind them, where ``passes`` is given)."""
     n = len(images)
     nrows = int(np.ceil(n / pairs_per_row))
     fig, axes = plt.subplots(nrows, 2 * pairs_per_row, figsize=(5 * pairs_per_row, 1.2 * nrows + 0.6),
@@ -76,6 +77,8 @@ def ambiguity_gallery(images, mean, sd, labels, n_bars=3, pairs_per_row=2, title
         ax_bar.barh(y, mean[i][top], xerr=2 * sd[i][top], color=["tab:blue", "tab:orange", "tab:gray"][:n_bars],
                     capsize=3)
         ax_bar.set_yticks(y, [str(c) for c in top], fontsize=8)
+        if passes is not None:
+            ax_bar.set_title(f"{passes[i]} passes", fontsize=7, loc="right", pad=2)
         ax_bar.set_xlim(0, 1.05)
         ax_bar.tick_params(axis="x", labelsize=7)
     for ax in axes[-1, 1::2]:
@@ -86,13 +89,13 @@ def ambiguity_gallery(images, mean, sd, labels, n_bars=3, pairs_per_row=2, title
     return fig
 
 
-def bar_chart(values, labels, ylabel, title=None):
-    """One bar per class (e.g. the ambiguity rate per digit)."""
+def bar_chart(values, labels, ylabel, title=None, xlabel="class"):
+    """One bar per label (e.g. the ambiguity rate per digit), its share written above it."""
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar([str(label) for label in labels], values, color="tab:orange")
     for x, v in enumerate(values):
         ax.text(x, v, f"{v:.1%}", ha="center", va="bottom", fontsize=8)
-    ax.set(xlabel="class", ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

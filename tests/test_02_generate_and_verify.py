@@ -10,6 +10,7 @@ import pytest
 from models.checkpoint import export_generator
 from models.config import ConfigError, UserError
 from models.data import select_class, to_gan_range
+from models.generated import draws_needed
 from models.record import read_record
 
 from conftest import load_script
@@ -50,7 +51,8 @@ def workspace(tmp_path_factory, mnist):
 
 
 def run(script, root, **overrides):
-    settings = dict(CLASSES="1,7", N_PER_CLASS=20, MC_PASSES=10, DRAW_BATCH=16, MAX_DRAWS=400,
+    settings = dict(CLASSES="1,7", N_PER_CLASS=20, MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5, DRAW_BATCH=16,
+                    MAX_DRAWS=400,
                     VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500,
                     GALLERY_SIZE=4, VERBOSE=0,
                     GENERATOR_DIR=str(root / "gens"), WEIGHTS_DIR=str(root / "weights"),
@@ -79,7 +81,8 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
         with np.load(out / f"digit_{k}.npz") as f:
             assert f["x"].shape == (20, 28, 28) and f["x"].dtype == np.uint8
             assert (f["y"] == k).all() and f["mean"].shape == f["sd"].shape == (20, 10)
-            assert f["challenger"].shape == f["ambiguous"].shape == (20,)
+            assert f["challenger"].shape == f["ambiguous"].shape == f["passes"].shape == (20,)
+            assert set(f["passes"]) <= {5, 10, 15, 20}, "rounds of 5 passes, 20 at most"
             assert (f["mean"].argmax(axis=1) == k).all(), "kept images must be accepted"
             np.testing.assert_allclose(f["mean"].sum(axis=1), 1, atol=1e-4)
     with np.load(out / "generated.npz") as f:
@@ -92,15 +95,20 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
     assert row["digit"] == 1 and row["accepted"] + row["rejected"] == row["drawn"] >= 20
     assert row["ambiguous"] <= row["accepted"]
     assert summary["all"]["drawn"] == sum(r["drawn"] for r in summary["classes"])
+    with np.load(out / "digit_1.npz") as f:
+        kept = Counter(f["passes"].tolist())
+    drawn = {int(p): n for p, n in row["passes"].items()}
+    assert sum(drawn.values()) == row["drawn"], "every drawn image's pass count is in the summary"
+    assert all(n <= drawn.get(p, 0) for p, n in kept.items()), "the kept images are among the drawn"
     markdown = (out / "summary.md").read_text()
-    assert "| digit | drawn |" in markdown and "| all |" in markdown
+    assert "| digit | drawn |" in markdown and "| all |" in markdown and "| passes |" in markdown
     def floor_cells(digit):
         cells = next(line for line in markdown.splitlines() if line.startswith(f"| {digit} |")).split("|")
         return [cells[5].strip(), cells[9].strip()]
 
     assert floor_cells(7) == [f"{per_class[7]['rejection_rate']:.2%}", f"{per_class[7]['ambiguity_rate']:.2%}"]
     assert floor_cells("all") == ["", ""], "two digits drawn: the ten digits' floor is not theirs"
-    for name in ("accepted_samples.png", "ambiguity_rate.png", "verifier/training_curve.png"):
+    for name in ("accepted_samples.png", "ambiguity_rate.png", "passes.png", "verifier/training_curve.png"):
         assert (out / name).stat().st_size > 1000
 
 
@@ -121,6 +129,14 @@ def test_keep_modes_filter_on_the_verdict(script, workspace):
             continue
         with np.load(workspace / keep / "generated.npz") as f:
             assert (f["ambiguous"] == (keep == "ambiguous")).all()
+
+
+def test_the_fixed_rule_gives_every_image_all_passes(script, workspace):
+    run(script, workspace, MC_RULE="fixed", N_PER_CLASS=5, OUTPUT_DIR=str(workspace / "fixed"))
+    with np.load(workspace / "fixed" / "generated.npz") as f:
+        assert (f["passes"] == 20).all()
+    summary = json.loads((workspace / "fixed" / "summary.json").read_text())
+    assert summary["all"]["passes"] == {"20": summary["all"]["drawn"]}
 
 
 def test_max_draws_stops_with_the_counts(script, workspace):
@@ -149,7 +165,7 @@ def test_a_digit_gets_the_same_images_and_verdicts_whatever_was_drawn_before(scr
     run(script, workspace, CLASSES="1,7", OUTPUT_DIR=str(workspace / "both"))
     run(script, workspace, CLASSES="7", OUTPUT_DIR=str(workspace / "only7"))
     with np.load(workspace / "both" / "digit_7.npz") as a, np.load(workspace / "only7" / "digit_7.npz") as b:
-        for name in ("x", "mean", "sd", "ambiguous"):
+        for name in ("x", "mean", "sd", "passes", "ambiguous"):
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
@@ -177,8 +193,17 @@ def test_bad_keep_is_rejected_before_work(script, tmp_path):
         script.main(KEEP="some", GENERATOR_DIR=str(tmp_path))
 
 
-def test_class_summary_rates_and_most_frequent_challenger(script):
-    counts = Counter(drawn=100, rejected=4, accepted=96, ambiguous=6)
-    counts.update(["challenger_3"] * 4 + ["challenger_5"] * 2)
-    row = script.class_summary(8, counts)
-    assert row["rejection_rate"] == 0.04 and row["ambiguity_rate"] == 6 / 96 and row["top_challenger"] == 3
+def test_one_pass_is_refused_in_one_sentence_before_work(script, tmp_path):
+    with pytest.raises(ConfigError, match=r"^MC_PASSES must be at least 2, got 1: one pass has no SD, so the "
+                                          r"ambiguity rule would call every image clear\.$"):
+        script.main(MC_PASSES=1, GENERATOR_DIR=str(tmp_path))
+
+
+def test_an_unknown_precision_is_refused(script, tmp_path):
+    with pytest.raises(ConfigError, match="MC_PRECISION must be one of auto, float32, bfloat16, got 'float16'"):
+        script.main(MC_PRECISION="float16", GENERATOR_DIR=str(tmp_path))
+
+
+def test_draws_only_about_as_many_as_it_keeps():
+    assert draws_needed(6000, 0, 0) == 6128, "before any draw: all kept, 2% and 8 to spare"
+    assert draws_needed(56, 5944, 6128) == 67, "then at the share kept so far"

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO
 
 # The tests whose code paths differ between backends (compiled updates, metrics threaded as
-# state, checkpoints of optimizer and RNG state, the compiled MC model), not every test:
+# state, checkpoints of optimizer and RNG state, the compiled MC models), not every test:
 # JAX compiles each new GAN on the CPU for 10-20 s, and the suite must stay under 15 min.
 BACKEND_TESTS = [
     "tests/test_gan_training.py::test_d_step_moves_d_only_and_g_step_moves_g_only",
@@ -28,6 +28,7 @@ BACKEND_TESTS = [
     "tests/test_03_train_acgan.py::test_mnist_end_to_end_and_resume",
     "tests/test_verifier.py::test_reseeding_repeats_the_passes_exactly",
     "tests/test_verifier.py::test_mc_predict_matches_the_slow_loop_in_distribution",
+    "tests/test_mc.py::test_a_settled_image_stops_at_the_first_look_and_an_undecided_one_gets_every_pass",
 ]
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from models.checkpoint import export_generator
 from models import paths
-from models.classifier import build_classifier, predict_classes, to_classifier_input
+from models.classifier import build_classifier, predict_classes
+from models.data import to_classifier_input
 from models.config import UserError
 from models.data import select_class, to_gan_range
 from models.files import save_weights, write_json
@@ -123,6 +124,11 @@ def test_02_uses_the_shipped_weights_when_none_are_trained_here_and_says_so(ship
         assert (f["mean"].argmax(axis=1) == 1).all() and len(f["y_train"]) == 20
     assert inputs["verifier"] == sha256(root / "shipped" / "verifier_default.weights.h5")
     assert inputs["generator of digit 1"] == sha256(root / "shipped" / "class_gans" / "generator_1.weights.h5")
+    # its floor was measured for other weights (the float32 ones it was shipped from): measured once, then read back
+    assert "verifying the 2000 real MNIST test images" in printed
+    assert (root / "out" / "verifier" / "shipped_default_floor.json").is_file()
+    run_02(s02, root, OUTPUT_DIR=str(root / "out"))
+    assert "verifying the" not in capsys.readouterr().out
 
 
 def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):

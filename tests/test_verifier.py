@@ -1,11 +1,11 @@
-"""MC-dropout layer, mc_predict and the ambiguity rule."""
+"""MC-dropout layer, mc_predict's fixed rule and the ambiguity rule."""
 
 import keras
 import numpy as np
 import pytest
 
-from models.verifier import (MCDropout, ambiguity, build_reference_verifier, build_verifier, mc_predict, mc_scores,
-                             reseed_dropout)
+from models.mc import MCDropout, mc_predict, reseed_dropout
+from models.verifier import ambiguity, build_reference_verifier, build_verifier, mc_scores
 
 
 def tiny_verifier(dropout, seed=0):
@@ -43,7 +43,7 @@ def test_dropout_is_random_at_prediction_and_batchnorm_is_not(images):
 
 def test_rate_zero_gives_zero_sd_and_the_plain_forward_pass(images):
     model = tiny_verifier(0.0)
-    mean, sd = mc_predict(model, images, passes=7, batch=14)
+    mean, sd, _ = mc_predict(model, images, passes=7, batch=14)
     plain = keras.ops.convert_to_numpy(model(images[..., None].astype("float32") / 255, training=False))
     assert np.all(sd < 1e-6)
     np.testing.assert_allclose(mean, plain, rtol=1e-5, atol=1e-6)
@@ -114,7 +114,7 @@ def slow_reference(model, images, passes):
 def test_mc_predict_matches_the_slow_loop_in_distribution(images, batch):
     model = tiny_verifier(0.5, seed=3)
     passes = 400
-    mean, sd = mc_predict(model, images, passes=passes, batch=batch)
+    mean, sd, _ = mc_predict(model, images, passes=passes, batch=batch)
     ref_mean, ref_sd = slow_reference(model, images, passes)
     tolerance = 5 * np.sqrt((sd**2 + ref_sd**2) / passes) + 1e-4
     assert np.all(np.abs(mean - ref_mean) <= tolerance)

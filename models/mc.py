@@ -1,0 +1,274 @@
+"""Monte Carlo dropout passes: every image through the verifier many times, batched.
+
+Two rules for how many passes an image gets (``MC_RULES``):
+
+- ``fixed``: ``passes`` for every image, as one compiled call that returns only the mean
+  and SD per class.
+- ``adaptive``: passes in rounds of ``round_passes``; after ``min_passes``, and after every
+  round from then on, an image whose verdict is *settled* stops and the others go on,
+  up to ``passes``. Settled: clear even with the worst SDs its means allow, or ambiguous
+  by a margin of standard errors (``settled``).
+
+The layers before the first MCDropout are deterministic, so they run once per image (per
+round) and only the rest is repeated: the same distribution as repeating the whole network.
+"""
+
+import weakref
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from models.data import to_classifier_input
+
+
+@keras.saving.register_keras_serializable(package="mnist_synth")
+class MCDropout(layers.Dropout):
+    """Dropout that is active at prediction time too (Monte Carlo dropout)."""
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=True)
+
+
+MC_RULES = {"fixed": "MC_PASSES passes for every image",
+            "adaptive": "passes in rounds; an image stops once its verdict is settled, MC_PASSES at most"}
+SETTLED_Z = 3.0  # an ambiguous verdict settles once its gap and its top class's lead are this many SEs from zero
+CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs and means this many SEs closer
+IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
+
+
+def mc_predict(model, images, passes=100, batch=512, rule="fixed", round_passes=10, min_passes=10):
+    """MC-dropout verdict statistics -> ``(mean, sd, used)``: mean and population SD over each
+    image's passes, each (N, classes), and the passes each image got, (N,) int32.
+
+    ``batch`` rows (images x passes) go through the network per call. Under the fixed rule
+    every image is repeated ``passes`` times along the batch axis; under the adaptive rule
+    each round repeats the images still going ``round_passes`` times, and every call is
+    filled to ``batch // round_passes`` images (padded at the end of a round), so calls stay
+    full as images stop and a compiled call is reused.
+    """
+    if rule not in MC_RULES:
+        raise ValueError(f"rule must be one of {', '.join(MC_RULES)}, got {rule!r}.")
+    if passes < 2:
+        raise ValueError(f"{passes} MC pass gives no SD, so the ambiguity rule would call every image clear: "
+                         "use at least 2 passes.")
+    x = to_classifier_input(images)
+    if rule == "fixed":
+        return (*_fixed(model, x, passes, batch), np.full(len(x), passes, np.int32))
+    parts = [_adaptive(model, x[i : i + IMAGES_PER_BLOCK], passes, batch, round_passes, max(2, min_passes))
+             for i in range(0, len(x), IMAGES_PER_BLOCK)]
+    return tuple(np.concatenate(p) for p in zip(*parts)) if parts else _empty(model)
+
+
+def mc_options(cfg):
+    """A script's MC constants as ``mc_predict``'s keywords (the constants it lacks keep their defaults)."""
+    names = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
+             "MC_MIN_PASSES": "min_passes"}  # (MC_PRECISION is how the verifier is built: verifier.build)
+    return {keyword: getattr(cfg, name) for name, keyword in names.items() if hasattr(cfg, name)}
+
+
+def mc_problems(cfg):
+    """Problem sentences for a script's MC constants, checked before any work."""
+    problems = [] if cfg.MC_RULE in MC_RULES else [f"MC_RULE must be one of {', '.join(MC_RULES)}, got {cfg.MC_RULE!r}"]
+    if cfg.MC_PASSES < 2:
+        problems.append(f"MC_PASSES must be at least 2, got {cfg.MC_PASSES}: one pass has no SD, so the ambiguity "
+                        "rule would call every image clear")
+    if cfg.MC_RULE == "adaptive" and cfg.MC_MIN_PASSES < 2:
+        problems.append(f"MC_MIN_PASSES must be at least 2 (the first look needs an SD), got {cfg.MC_MIN_PASSES}")
+    if cfg.MC_RULE == "adaptive" and cfg.MC_ROUND_PASSES < 1:
+        problems.append(f"MC_ROUND_PASSES must be at least 1, got {cfg.MC_ROUND_PASSES}")
+    return problems
+
+
+def mc_text(cfg):
+    """How a script's images are verified, in words, e.g. '10 to 100 MC passes each, stopping once settled'."""
+    if cfg.MC_RULE == "fixed":
+        return f"{cfg.MC_PASSES} MC passes each, {cfg.MC_PRECISION}"
+    return (f"{min(cfg.MC_MIN_PASSES, cfg.MC_PASSES)} to {cfg.MC_PASSES} MC passes each, stopping once settled, "
+            f"{cfg.MC_PRECISION}")
+
+
+def _empty(model):
+    classes = model.output.shape[-1]
+    return np.zeros((0, classes), np.float32), np.zeros((0, classes), np.float32), np.zeros(0, np.int32)
+
+
+def _fixed(model, x, passes, batch):
+    statistics = mc_model(model, passes, per_pass=False)
+    per_call = max(1, batch // passes)
+    means, sds = [], []
+    for start in range(0, len(x), per_call):
+        mean, sd = statistics.predict_on_batch(x[start : start + per_call])
+        means.append(np.asarray(mean))
+        sds.append(np.asarray(sd))
+    if not means:
+        return _empty(model)[:2]
+    return np.concatenate(means), np.concatenate(sds)
+
+
+def _adaptive(model, x, passes, batch, round_passes, min_passes):
+    """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``."""
+    def next_passes(rows, done, count):
+        round_model, per_call = mc_model(model, count, per_pass=True), max(1, batch // count)
+        out = np.zeros((len(rows), count, model.output.shape[-1]), np.float32)
+        for start in range(0, len(rows), per_call):
+            chunk = rows[start : start + per_call]
+            padded = np.resize(chunk, per_call)  # a full call every time: the padding rows are thrown away
+            out[start : start + len(chunk)] = np.asarray(round_model.predict_on_batch(x[padded]))[: len(chunk)]
+        return out
+
+    return sequential(next_passes, len(x), model.output.shape[-1], passes, round_passes, min_passes)
+
+
+def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETTLED_Z, clear_z=CLEAR_Z):
+    """The adaptive rule over ``n`` images whose passes come from ``next_passes(rows, done, count)``:
+    (len(rows), count, classes) probabilities of passes ``done`` to ``done + count`` of images
+    ``rows`` -> ``(mean, sd, used)``, as ``mc_predict``; ``z`` and ``clear_z`` as ``settled``'s."""
+    probs = np.zeros((n, passes, classes), np.float32)
+    used = np.zeros(n, np.int32)
+    going = np.arange(n)
+    done = 0  # every image still going has had ``done`` passes
+    while len(going):
+        count = min(round_passes, passes - done)
+        probs[going, done : done + count] = next_passes(going, done, count)
+        done += count
+        used[going] = done
+        if done >= passes:
+            break
+        if done >= min_passes:
+            going = going[~settled(probs[going, :done], z, clear_z)]
+    mean, sd = np.zeros((n, classes), np.float32), np.zeros((n, classes), np.float32)
+    for count in np.unique(used):
+        rows = used == count
+        mean[rows] = probs[rows, :count].mean(axis=1)
+        sd[rows] = probs[rows, :count].std(axis=1)
+    return mean, sd, used
+
+
+def settled(probs, z=SETTLED_Z, clear_z=CLEAR_Z):
+    """Is each image's verdict decided by its passes so far? ``probs`` (N, n, classes) -> (N,) bool.
+
+    The verdict (``ambiguity``) compares ``mean[top] - 2 sd[top]`` with ``mean[challenger] +
+    2 sd[challenger]``; the n passes estimate both. Two ways to be settled:
+
+    - *Clear*, even in the worst case its passes allow: each of the two classes' means moved
+      ``clear_z`` standard errors towards the other, and each SD the largest a pass
+      probability in [0, 1] with that mean can have, sqrt(m (1 - m)) (every pass all or
+      nothing; SEs at that SD too). A few passes can miss a rare pass that flips the
+      image to another class; the worst-case SD stands in for the flips not yet seen.
+    - *Ambiguous*, by a margin: the gap ``g = (mean[top] - 2 sd[top]) - (mean[challenger] +
+      2 sd[challenger])`` is at most ``-z`` standard errors, and the top class's lead
+      ``mean[top] - mean[challenger]`` at least ``z`` of its own. SEs by the delta method:
+      each pass's influence, ``p - mean`` on a mean and ``((p - mean)**2 - sd**2) / (2 sd)``
+      on an SD; SE = RMS influence / sqrt(n).
+
+    Either way the settled verdict is the one the passes so far give.
+    """
+    probs = np.asarray(probs, np.float64)
+    n = probs.shape[1]
+    mean, sd = probs.mean(axis=1), probs.std(axis=1)
+    order = np.argsort(-mean, axis=1, kind="stable")
+    rows = np.arange(len(probs))
+    top, challenger = order[:, 0], order[:, 1]
+
+    def worst(m, towards):
+        return np.clip(m + towards * clear_z * np.sqrt(m * (1 - m) / n), 0, 1)
+
+    m_top, m_challenger = worst(mean[rows, top], -1), worst(mean[rows, challenger], +1)
+    clear = m_top - 2 * np.sqrt(m_top * (1 - m_top)) > m_challenger + 2 * np.sqrt(m_challenger * (1 - m_challenger))
+
+    p_top, p_challenger = probs[rows, :, top], probs[rows, :, challenger]  # (N, n)
+    m_top, m_challenger = mean[rows, top][:, None], mean[rows, challenger][:, None]
+    s_top, s_challenger = sd[rows, top][:, None], sd[rows, challenger][:, None]
+    lead_influence = (p_top - m_top) - (p_challenger - m_challenger)
+    gap_influence = lead_influence - 2 * (_sd_influence(p_top, m_top, s_top)
+                                          + _sd_influence(p_challenger, m_challenger, s_challenger))
+    se_gap, se_lead = (np.sqrt(np.mean(np.square(i), axis=1) / n) for i in (gap_influence, lead_influence))
+    gap = (m_top - 2 * s_top - m_challenger - 2 * s_challenger)[:, 0]
+    lead = (m_top - m_challenger)[:, 0]
+    return clear | ((gap <= -z * se_gap) & (lead >= z * se_lead))
+
+
+def _sd_influence(p, mean, sd):
+    """Each pass's influence on a population SD: ((p - mean)**2 - sd**2) / (2 sd); 0 where sd is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sd > 0, (np.square(p - mean) - np.square(sd)) / (2 * sd), 0.0)
+
+
+class RepeatEach(layers.Layer):
+    """(N, ...) -> (N * passes, ...): each row ``passes`` times in a row."""
+
+    def __init__(self, passes, **kwargs):
+        super().__init__(**kwargs)
+        self.passes = passes
+
+    def call(self, x):
+        return ops.repeat(x, self.passes, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:])
+
+
+class PerPass(layers.Layer):
+    """(N * passes, classes) -> (N, passes, classes): each image's passes on one row."""
+
+    def __init__(self, passes, **kwargs):
+        super().__init__(**kwargs)
+        self.passes = passes
+
+    def call(self, probs):
+        return ops.reshape(probs, (-1, self.passes, probs.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.passes, input_shape[-1])
+
+
+class PassStatistics(layers.Layer):
+    """(N, passes, classes) -> [mean, population SD], each (N, classes), over each row's passes."""
+
+    def call(self, probs):
+        mean = ops.mean(probs, axis=1)
+        return [mean, ops.sqrt(ops.mean(ops.square(probs - mean[:, None, :]), axis=1))]
+
+    def compute_output_shape(self, input_shape):
+        return [(None, input_shape[-1]), (None, input_shape[-1])]
+
+
+_MC_MODELS = weakref.WeakKeyDictionary()
+
+
+def mc_model(model, passes, per_pass):
+    """image -> each image's ``passes`` passes (N, passes, classes) if ``per_pass``, else
+    [MC mean, MC SD]; shares ``model``'s layers and is cached, so it compiles once."""
+    cache = _MC_MODELS.setdefault(model, {})
+    if (passes, per_pass) not in cache:
+        trunk, head = split_at_first_dropout(model)
+        image = keras.Input(model.input.shape[1:])
+        outputs = PerPass(passes)(head(RepeatEach(passes)(trunk(image))))
+        outputs = outputs if per_pass else PassStatistics()(outputs)
+        cache[passes, per_pass] = keras.Model(image, outputs, name=f"{model.name}_mc{passes}")
+    return cache[passes, per_pass]
+
+
+def reseed_dropout(model, seed):
+    """Restart every MCDropout's random stream at ``seed``, so the verdicts on a batch
+    depend on ``seed`` alone, not on how many calls came before (e.g. in a resumed run)."""
+    layers_with_masks = [layer for layer in model.layers if getattr(layer, "seed_generator", None) is not None]
+    for i, layer in enumerate(layers_with_masks):  # (a rate-0 dropout draws no masks and has no stream)
+        # state = [seed, counter]; each call adds 1 to the counter, so layers start 2**24 calls apart
+        state = layer.seed_generator.state
+        state.assign(np.array([seed % 2**31, i << 24], dtype=state.dtype))
+
+
+_SPLITS = weakref.WeakKeyDictionary()
+
+
+def split_at_first_dropout(model):
+    """``(trunk, head)`` sharing ``model``'s layers: ``trunk`` runs up to the first MCDropout,
+    ``head`` from there on (cached per model, so each is compiled once)."""
+    if model not in _SPLITS:
+        first = next((layer for layer in model.layers if isinstance(layer, MCDropout)), None)
+        if first is None:
+            raise ValueError(f"{model.name} has no MCDropout layer: its MC passes would all be equal.")
+        _SPLITS[model] = (keras.Model(model.input, first.input), keras.Model(first.input, model.output))
+    return _SPLITS[model]

@@ -1,0 +1,135 @@
+"""mc_predict's adaptive rule: when an image stops, what it stores, and the fixed rule's old verdicts."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from models.data import load_dataset
+from models.files import load_weights
+from models.mc import MCDropout, mc_model, mc_predict, mc_problems, reseed_dropout, sequential, settled
+from models.verifier import ambiguity, build, build_verifier
+
+GOLDEN = Path(__file__).parent / "data" / "fixed_rule_verdicts.npz"
+SHIPPED_VERIFIER = Path(__file__).parent.parent / "weights" / "pretrained" / "verifier_default.weights.h5"
+
+
+def two_pixel_model():
+    """A real Keras model whose MC passes are known: pixel 0 votes for class 0 and pixel 1 for
+    class 1 (logit 20 each, when the dropout (rate 0.5) keeps the pixel); every other pixel
+    votes for class 2 with a small weight, so an image of many lit pixels is a sure 2."""
+    image = keras.Input((28, 28, 1))
+    x = MCDropout(0.5)(keras.layers.Flatten()(image))
+    dense = keras.layers.Dense(10)
+    model = keras.Model(image, keras.layers.Softmax()(dense(x)))
+    weights = np.zeros((784, 10), np.float32)
+    weights[0, 0] = weights[1, 1] = 10.0
+    weights[2:, 2] = 0.05
+    dense.set_weights([weights, np.zeros(10, np.float32)])
+    return model
+
+
+def known_images():
+    """Image 0: 700 lit pixels voting for class 2 (each pass about 35 votes of logit 0.1: a clear 2).
+    Image 1: pixels 0 and 1 lit, nothing else: each pass keeps either, both or neither, class 0
+    and 1 equally likely on top (undecided whatever the number of passes)."""
+    images = np.zeros((2, 28, 28), np.uint8)
+    images[0].flat[84:784] = 255
+    images[1].flat[:2] = 255
+    return images
+
+
+def test_a_settled_image_stops_at_the_first_look_and_an_undecided_one_gets_every_pass():
+    keras.utils.set_random_seed(0)
+    model = two_pixel_model()
+    mean, sd, used = mc_predict(model, known_images(), passes=60, batch=40, rule="adaptive", round_passes=10,
+                                min_passes=10)
+    assert used.tolist() == [10, 60]
+    top, _, ambiguous = ambiguity(mean, sd)
+    assert top[0] == 2 and not ambiguous[0]
+    assert set(np.argsort(-mean[1])[:2]) == {0, 1} and ambiguous[1]
+
+
+def test_pass_counts_are_the_passes_that_ran_and_the_statistics_are_over_them():
+    """Every pass the rule asks for, counted per image, against what it stores."""
+    keras.utils.set_random_seed(1)
+    model = two_pixel_model()
+    images = np.concatenate([known_images()] * 3)
+    x = images[..., None].astype("float32") / 255
+    asked, seen = np.zeros(len(x), int), {}
+
+    def next_passes(rows, done, count):
+        out = np.asarray(mc_model(model, count, per_pass=True).predict_on_batch(x[rows]))
+        asked[rows] += count
+        for row, probs in zip(rows, out):
+            seen.setdefault(row, []).append(probs)
+        return out
+
+    mean, sd, used = sequential(next_passes, len(x), 10, passes=25, round_passes=10, min_passes=10)
+    np.testing.assert_array_equal(used, asked)
+    assert set(used) == {10, 25}, "the last round is cut to what is left of MC_PASSES"
+    for row, parts in seen.items():
+        probs = np.concatenate(parts)
+        np.testing.assert_allclose(mean[row], probs.mean(axis=0), atol=1e-6)
+        np.testing.assert_allclose(sd[row], probs.std(axis=0), atol=1e-6)
+
+
+def test_settled_on_hand_built_passes():
+    n = 10
+    certain = np.tile([0.999] + [0.001 / 9] * 9, (n, 1))
+    shaky = np.tile([0.95, 0.05] + [0.0] * 8, (n, 1))  # all 10 passes agree, but a 0.95 mean leaves room for flips
+    coin = np.array([[1.0, 0.0] + [0.0] * 8, [0.0, 1.0] + [0.0] * 8] * (n // 2))  # two classes, equally often
+    overlapping = np.array([[0.7, 0.3] + [0.0] * 8, [0.5, 0.5] + [0.0] * 8] * 10)  # 0.6 +- 0.1 against 0.4 +- 0.1
+    result = settled(np.stack([certain, shaky, coin]))
+    assert result.tolist() == [True, False, False], "clear for sure; clear only if no flip is unseen; tied"
+    assert settled(overlapping[None]).tolist() == [True], "overlapping by 4.5 SEs, class 0 ahead by as many"
+
+
+def test_the_fixed_rule_gives_the_verdicts_of_the_one_compiled_call_it_always_was():
+    """The golden file holds the mean and SD of 100 passes of the shipped verifier (seed 2024,
+    512 rows per call) on 24 real test images, written by mc_predict before the adaptive rule."""
+    model = build_verifier(0.4)
+    load_weights(model, SHIPPED_VERIFIER, "restore the shipped weights")
+    _, (x_test, _) = load_dataset("mnist")
+    golden = np.load(GOLDEN)
+    reseed_dropout(model, 2024)
+    mean, sd, used = mc_predict(model, x_test[: len(golden["mean"])], passes=100, batch=512, rule="fixed")
+    assert (used == 100).all()
+    np.testing.assert_allclose(mean, golden["mean"], atol=1e-6)
+    np.testing.assert_allclose(sd, golden["sd"], atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"MC_PASSES": 1}, "MC_PASSES must be at least 2, got 1: one pass has no SD"),
+    ({"MC_RULE": "fast"}, "MC_RULE must be one of fixed, adaptive, got 'fast'"),
+    ({"MC_MIN_PASSES": 1}, "MC_MIN_PASSES must be at least 2"),
+    ({"MC_ROUND_PASSES": 0}, "MC_ROUND_PASSES must be at least 1"),
+])
+def test_constants_that_make_no_verdict_are_refused(overrides, message):
+    cfg = SimpleNamespace(**{"MC_PASSES": 100, "MC_RULE": "adaptive", "MC_MIN_PASSES": 10, "MC_ROUND_PASSES": 10,
+                             **overrides})
+    assert any(p.startswith(message) for p in mc_problems(cfg)), mc_problems(cfg)
+
+
+def test_one_pass_is_refused_by_mc_predict_too():
+    with pytest.raises(ValueError, match="gives no SD"):
+        mc_predict(two_pixel_model(), known_images(), passes=1)
+
+
+def test_bfloat16_layers_keep_float32_weights_and_probabilities_and_the_verdicts_of_easy_digits():
+    _, (x_test, _) = load_dataset("mnist")
+    models = {}
+    for precision in ("float32", "bfloat16"):
+        models[precision] = build("default", 0.0, precision)
+        load_weights(models[precision], SHIPPED_VERIFIER, "restore the shipped weights")
+    half = models["bfloat16"]
+    assert half.layers[1].compute_dtype == "bfloat16" and all(w.dtype == "float32" for w in half.weights)
+    x = x_test[:200, ..., None] / 255.0
+    probs = {p: keras.ops.convert_to_numpy(m(x, training=False)) for p, m in models.items()}
+    assert probs["bfloat16"].dtype == np.float32
+    np.testing.assert_allclose(probs["bfloat16"].sum(axis=1), 1, atol=1e-5)
+    sure = probs["float32"].max(axis=1) > 0.99
+    assert sure.sum() > 150
+    np.testing.assert_array_equal(probs["bfloat16"][sure].argmax(axis=1), probs["float32"][sure].argmax(axis=1))
