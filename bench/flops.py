@@ -6,6 +6,8 @@ achieved FLOP/s figures are slight underestimates.
 """
 
 import math
+import os
+import platform
 import time
 
 import keras
@@ -47,3 +49,26 @@ def matmul_flops_per_second(n=1024, repeats=20):
         keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
+
+
+def machine():
+    """The machine as a reader would name it: the CPU's model and cores, or the accelerator the backend uses."""
+    devices = [d for d in _backend_devices() if not d.lower().startswith("cpu")]
+    if devices:
+        return f"{len(devices)} x {devices[0]}"
+    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def _backend_devices():
+    """Device descriptions from the active backend (JAX: device kind; TensorFlow: GPU names)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [d.device_kind if d.platform != "cpu" else "cpu" for d in jax.devices()]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                for d in tf.config.list_physical_devices("GPU")]
+    return []

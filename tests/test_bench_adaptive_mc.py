@@ -1,0 +1,28 @@
+"""bench/bench_adaptive_mc.py on a few images: one JSON line whose figures hang together."""
+
+import json
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+import bench_adaptive_mc  # noqa: E402
+
+
+def test_one_json_line_of_disagreements_passes_and_speeds(capsys):
+    bench_adaptive_mc.main(GENERATED_PER_DIGIT=3, REAL=30, MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5,
+                           BOOTSTRAP=20, SWEEP_Z="3", SWEEP_CLEAR_Z="0,1", SEEDS_PER_RULE=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert row["images"] == {"generated": 30, "real": 30}
+    for name in ("floor_full_vs_full", "adaptive_vs_full", "rule_error_on_its_own_passes", "bfloat16_adaptive_vs_full"):
+        assert 0 <= row[name] <= 1, name
+    assert 5 <= row["mean_passes"] <= 20 and sum(row["passes_histogram"].values()) == 60
+    assert set(map(int, row["passes_histogram"])) <= {5, 10, 15, 20}
+    assert row["full_verdicts_per_s"] > 0 and row["speedup"] > 0
+    assert set(row["ambiguous_share"]) == {"full_a", "full_b", "float32_adaptive", "bfloat16_adaptive"}
+    assert [(s["z"], s["clear_z"]) for s in row["sweep"]] == [(3.0, 0.0), (3.0, 1.0)]
+    sweep = {s["clear_z"]: s for s in row["sweep"]}
+    assert sweep[1.0]["mean_passes"] >= sweep[0.0]["mean_passes"], "a wider margin never stops an image sooner"
+    assert sweep[1.0]["error_on_own_passes"] == row["rule_error_on_its_own_passes"], "the default margins"
