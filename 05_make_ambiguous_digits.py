@@ -239,7 +239,7 @@ def main(**overrides):
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generator, generator_file = load_acgan(cfg)
     verifier, verifier_file = load_verifier(cfg)
-    mixed, deterministic = mixed_label_generator(generator), without_dropout(verifier, cfg.VERIFIER)
+    mixed, deterministic = mixed_label_generator(generator), without_dropout(verifier, cfg.VERIFIER, cfg.MC_PRECISION)
     inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file)}
     progbar = keras.utils.Progbar(cfg.N_PER_PAIR * len(pairs), verbose=cfg.VERBOSE, unit_name="image")
     per_pair, rows = {}, []

@@ -13,7 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_classifier_input, to_uint8
-from models.verifier import VERIFIERS, verdicts
+from models.verifier import build, verdicts
 
 
 def mixed_label_generator(generator):
@@ -46,10 +46,10 @@ def draw_mixed(mixed_generator, z, a, b, t, batch_size=500):
     return to_uint8(np.concatenate([ops.convert_to_numpy(o) for o in out]))
 
 
-def without_dropout(verifier, architecture):
-    """A copy of ``verifier`` (built by ``VERIFIERS[architecture]``) with its dropout off: the
-    weight-scaling stand-in for its MC mean, one pass per image."""
-    copy = VERIFIERS[architecture](0.0, name=f"{verifier.name}_no_dropout")
+def without_dropout(verifier, architecture, precision="float32"):
+    """A copy of ``verifier`` (built by ``build(architecture, 0.0, precision)``) with its dropout
+    off: the weight-scaling stand-in for its MC mean, one pass per image."""
+    copy = build(architecture, 0.0, precision)
     copy.set_weights(verifier.get_weights())
     return copy
 
@@ -61,7 +61,9 @@ def find_mix(mixed_generator, deterministic, z, a, b, steps=8, batch_size=1000):
     for _ in range(steps):
         t = (low + high) / 2
         x = draw_mixed(mixed_generator, z, a, b, t)
-        probs = np.asarray(deterministic.predict(to_classifier_input(x), batch_size=batch_size, verbose=0))
+        x = to_classifier_input(x)
+        probs = np.concatenate([np.asarray(deterministic.predict_on_batch(x[i : i + batch_size]))
+                                for i in range(0, len(x), batch_size)])
         more_b = probs[:, b] > probs[:, a]
         high, low = np.where(more_b, t, high), np.where(more_b, low, t)
     return (low + high) / 2
