@@ -29,12 +29,11 @@ from models.data import load_dataset, to_uint8
 from models.files import load_weights, save_figure, save_npz, save_weights, write_json, write_text
 from models.gan import generate_images
 from models.generated import draws_needed
-from models.mc import mc_options, mc_problems, mc_text, reseed_dropout
+from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
 from models.plots import ambiguity_gallery, bar_chart, image_grid, loss_curves
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record, require_match
-from models.verifier import (PRECISIONS, VERIFIERS, build, mc_scores, resolve_precision, train_verifier,
-                             verdicts)
+from models.verifier import VERIFIERS, build, mc_scores, resolve_precision, train_verifier, verdicts
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 CLASSES = tuple(range(10))  # digits to generate
@@ -70,8 +69,6 @@ KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous",
 VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
                                 "VERIFIER_SUBSET", "VERIFIER_SEED"})  # what the verifier's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
-MC_CONSTANTS = ("MC_PASSES", "MC_BATCH", "MC_RULE", "MC_ROUND_PASSES", "MC_MIN_PASSES",
-                "MC_PRECISION")  # how the verdicts are made
 KEPT = ("x", "mean", "sd", "passes", "challenger", "ambiguous")  # per digit, one row per kept image
 
 
@@ -82,7 +79,7 @@ def check(cfg):
                 + config.one_of(cfg, "VERIFIER", VERIFIERS) + config.distinct_digits(cfg))
     problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
                                     "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
-    problems += mc_problems(cfg) + config.one_of(cfg, "MC_PRECISION", PRECISIONS)
+    problems += mc_problems(cfg)
     if not 0 <= cfg.DROPOUT < 1:
         problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
     config.reject(problems)

@@ -32,11 +32,11 @@ from models.config import UserError
 from models.data import load_dataset
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.generated import draws_needed
-from models.mc import mc_options, mc_problems, mc_text, reseed_dropout
+from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record
-from models.verifier import PRECISIONS, VERIFIERS, build, resolve_precision, verdicts
+from models.verifier import VERIFIERS, build, resolve_precision, verdicts
 
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
 N_PER_PAIR = 1200  # ambiguous images kept per pair
@@ -70,7 +70,7 @@ def check(cfg):
     problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_BATCH",
                                    "GALLERY_SIZE")
     problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + config.one_of(cfg, "VERIFIER", VERIFIERS)
-    problems += mc_problems(cfg) + config.one_of(cfg, "MC_PRECISION", PRECISIONS)
+    problems += mc_problems(cfg)
     if cfg.TEST_SUBSET < 0:
         problems.append(f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}")
     pairs = class_pairs(cfg.PAIRS)
@@ -173,8 +173,8 @@ def load_finished_pair(a, b, path, record):
 def flag_test_images(verifier, x_test, verifier_hash, path, cfg):
     """The verifier's ambiguity flags on the real test images, read back from ``path`` when it
     was made with the same verifier, images and MC constants (about 4 min on 2 cores otherwise)."""
-    record = make_record(cfg, ("VERIFIER", "MC_PASSES", "MC_BATCH", "MC_RULE", "MC_ROUND_PASSES", "MC_MIN_PASSES",
-                               "MC_PRECISION", "SEED"), inputs={"verifier": verifier_hash, "MNIST test images": x_test})
+    record = make_record(cfg, ("VERIFIER", *MC_CONSTANTS, "SEED"),
+                         inputs={"verifier": verifier_hash, "MNIST test images": x_test})
     if matches(path, record):
         with np.load(path) as f:
             return f["ambiguous"]

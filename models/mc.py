@@ -32,6 +32,11 @@ class MCDropout(layers.Dropout):
 
 MC_RULES = {"fixed": "MC_PASSES passes for every image",
             "adaptive": "passes in rounds; an image stops once its verdict is settled, MC_PASSES at most"}
+PRECISIONS = {"auto": "bfloat16 where the hardware computes it natively, else float32",
+              "float32": "float32 everywhere", "bfloat16": "bfloat16 layers, float32 weights and softmax"}
+MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
+               "MC_MIN_PASSES": "min_passes"}  # a script's MC constants -> mc_predict's keywords
+MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what a verdict depends on besides the verifier and the images
 SETTLED_Z = 3.0  # an ambiguous verdict settles once its gap and its top class's lead are this many SEs from zero
 CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs and means this many SEs closer
 IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
@@ -62,14 +67,14 @@ def mc_predict(model, images, passes=100, batch=512, rule="fixed", round_passes=
 
 def mc_options(cfg):
     """A script's MC constants as ``mc_predict``'s keywords (the constants it lacks keep their defaults)."""
-    names = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
-             "MC_MIN_PASSES": "min_passes"}  # (MC_PRECISION is how the verifier is built: verifier.build)
-    return {keyword: getattr(cfg, name) for name, keyword in names.items() if hasattr(cfg, name)}
+    return {keyword: getattr(cfg, name) for name, keyword in MC_KEYWORDS.items() if hasattr(cfg, name)}
 
 
 def mc_problems(cfg):
     """Problem sentences for a script's MC constants, checked before any work."""
     problems = [] if cfg.MC_RULE in MC_RULES else [f"MC_RULE must be one of {', '.join(MC_RULES)}, got {cfg.MC_RULE!r}"]
+    if getattr(cfg, "MC_PRECISION", "auto") not in PRECISIONS:
+        problems.append(f"MC_PRECISION must be one of {', '.join(PRECISIONS)}, got {cfg.MC_PRECISION!r}")
     if cfg.MC_PASSES < 2:
         problems.append(f"MC_PASSES must be at least 2, got {cfg.MC_PASSES}: one pass has no SD, so the ambiguity "
                         "rule would call every image clear")

@@ -57,14 +57,12 @@ def _softmax_head(x, n_classes):
 
 
 VERIFIERS = {"default": build_verifier, "reference": build_reference_verifier}
-PRECISIONS = {"auto": "bfloat16 where the hardware computes it natively, else float32",
-              "float32": "float32 everywhere", "bfloat16": "bfloat16 layers, float32 weights and softmax"}
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # MC_PRECISION -> Keras dtype policy
 
 
 def build(architecture, dropout, precision="float32"):
     """``VERIFIERS[architecture](dropout)`` with its layers computing in ``precision`` (a key of
-    ``PRECISIONS``; its weights stay float32, so one weights file serves both)."""
+    ``models.mc.PRECISIONS``; its weights stay float32, so one weights file serves both)."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(POLICIES[resolve_precision(precision)])
     try:
