@@ -36,6 +36,7 @@ from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dro
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record
+from models.typicality import density_path, load_density
 from models.verifier import VERIFIERS, build, resolve_precision, verdicts
 
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
@@ -62,7 +63,7 @@ DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 OUTPUT_DIR = paths.AMBIGUOUS_OUTPUT  # pair_{a}_{b}.npz, ambiguous.npz, summary, figures
 VERBOSE = 1  # 1 = progress bar, 0 = silent
 
-KEPT_ARRAYS = ("x", "y", "mean", "sd", "passes", "challenger", "mix", "x_clear", "clear")  # one row per kept image
+KEPT_ARRAYS = ["x", "y", "mean", "sd", "passes", "challenger", "mix", "x_clear", "clear"]  # one row per kept image
 
 
 def check(cfg):
@@ -93,7 +94,8 @@ def class_pairs(names):
 
 
 def load_verifier(cfg):
-    """02's verifier (trained here or shipped) -> ``(model, weights file)``; rebuilt from its sidecar."""
+    """02's verifier (trained here or shipped) -> ``(model, density, weights file)``; rebuilt from
+    its sidecar, with the density of its training digits' features that 02 keeps beside it."""
     trained = paths.verifier(paths.resolve(cfg.WEIGHTS_DIR), cfg.VERIFIER)
     path, source = choose(trained, paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER), cfg.WEIGHTS_FROM)
     if not path.is_file() or not sidecar(path).is_file():
@@ -102,8 +104,14 @@ def load_verifier(cfg):
     info = json.loads(sidecar(path).read_text())
     model = build(cfg.VERIFIER, info["dropout"], cfg.MC_PRECISION)
     load_weights(model, path, "rerun 02_generate_and_verify.py --RETRAIN=1 to train it again")
+    record = read_record(density_path(path)) if density_path(path).is_file() else None
+    if not record or record["inputs"].get("verifier") != fingerprint(path):
+        raise UserError(f"{paths.shown(density_path(path))} is missing or belongs to another verifier: run "
+                        f"02_generate_and_verify.py --VERIFIER={cfg.VERIFIER} once to fit it.")
+    density = load_density(density_path(path), record, model, record["constants"]["OOD_LAYER"],
+                           record["constants"]["OOD_GRID"])
     print(f"verifier: {paths.shown(path)} ({source}), dropout {info['dropout']}")
-    return model, path
+    return model, density, path
 
 
 def load_acgan(cfg):
@@ -118,14 +126,14 @@ def load_acgan(cfg):
     return load_generator(path, hint), path
 
 
-def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
+def make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar):
     """Search, verify and keep N_PER_PAIR images between ``a`` and ``b`` (and their clear twins);
     returns ``(arrays, counts)``."""
     rng = np.random.default_rng(cfg.SEED + i)
     reseed_dropout(verifier, cfg.SEED + i)  # a pair's verdicts do not depend on the pairs made before it
     latent_dim = mixed.inputs[0].shape[-1]
     kept = {name: [] for name in KEPT_ARRAYS}
-    counts = {"drawn": 0, "ambiguous": 0, "on_pair": 0, "clear_twins": 0}
+    counts = {"drawn": 0, "ambiguous": 0, "out_of_distribution": 0, "on_pair": 0, "clear_twins": 0}
     n_kept = 0
     while n_kept < cfg.N_PER_PAIR:
         if counts["drawn"] >= cfg.MAX_DRAWS:
@@ -137,8 +145,9 @@ def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
         x = draw_mixed(mixed, z, a, b, t)
-        verdict = verify_between(verifier, x, a, b, **mc_options(cfg))
+        verdict = verify_between(verifier, x, a, b, density, **mc_options(cfg))
         counts["drawn"] += len(z)
+        counts["out_of_distribution"] += int(verdict["out_of_distribution"].sum())
         counts["ambiguous"] += int(verdict["ambiguous"].sum())
         counts["on_pair"] += int(verdict["on_pair"].sum())
         keep = np.flatnonzero(verdict["on_pair"])[: cfg.N_PER_PAIR - n_kept]
@@ -146,8 +155,8 @@ def make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar):
         verdict = {name: value[keep] for name, value in verdict.items()}
         top = verdict["top"]
         x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
-        twin = verdicts(verifier, x_clear, **mc_options(cfg))
-        clear = (twin["top"] == top) & ~twin["ambiguous"]
+        twin = verdicts(verifier, x_clear, density, **mc_options(cfg))
+        clear = (twin["top"] == top) & ~twin["ambiguous"] & ~twin["out_of_distribution"]
         for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), verdict["mean"], verdict["sd"], verdict["passes"],
                                              verdict["challenger"], t, x_clear, clear)):
             kept[name].append(value)
@@ -204,26 +213,30 @@ def slide(mixed, verifier, deterministic, pairs, cfg):
 def pair_row(a, b, counts):
     return {"pair": f"{a}-{b}", "drawn": counts["drawn"], "on_pair": counts["on_pair"],
             "yield": counts["on_pair"] / counts["drawn"], "ambiguous": counts["ambiguous"],
-            "ambiguous_rate": counts["ambiguous"] / counts["drawn"], "clear_twins": counts["clear_twins"]}
+            "ambiguous_rate": counts["ambiguous"] / counts["drawn"], "clear_twins": counts["clear_twins"],
+            "out_of_distribution": counts["out_of_distribution"]}
 
 
 def summary_markdown(rows, test_ambiguous, cfg):
-    total = {key: sum(r[key] for r in rows) for key in ("drawn", "on_pair", "ambiguous", "clear_twins")}
+    total = {key: sum(r[key] for r in rows) for key in ("drawn", "on_pair", "ambiguous", "clear_twins",
+                                                        "out_of_distribution")}
     lines = [
         f"# Ambiguous digits on demand: {cfg.N_PER_PAIR} per pair",
         "",
         f"MNIST AC-GAN, class label mixed between the pair's two classes at the mix the verifier (dropout off) "
         f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then 02's verifier ({mc_text(cfg)}, "
         f"{cfg.VERIFIER} architecture). Yield: the share of drawn images flagged ambiguous with the pair asked for as "
-        "their top two classes; the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the "
-        "kept image's label, accepted and not ambiguous.",
+        "their top two classes and typical of the verifier's training digits (not out of distribution, OOD); "
+        "the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the kept image's label, "
+        "accepted, in distribution and not ambiguous.",
         "",
-        "| pair | drawn | ambiguous | ambiguous between this pair | yield | kept | clear twins of the kept |",
-        "|---|---|---|---|---|---|---|",
+        "| pair | drawn | OOD | ambiguous | ambiguous between this pair | yield | kept | clear twins of the kept |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows + [{"pair": "all", **total, "yield": total["on_pair"] / total["drawn"]}]:
         kept = cfg.N_PER_PAIR * (len(rows) if r["pair"] == "all" else 1)
-        lines.append(f"| {r['pair']} | {r['drawn']} | {r['ambiguous']} | {r['on_pair']} | {r['yield']:.1%} | {kept} "
+        lines.append(f"| {r['pair']} | {r['drawn']} | {r['out_of_distribution']} | {r['ambiguous']} | {r['on_pair']} "
+                     f"| {r['yield']:.1%} | {kept} "
                      f"| {r['clear_twins']} |")
     lines += ["", f"Real MNIST test set: the verifier flags {test_ambiguous.sum()} of {len(test_ambiguous)} "
               "images ambiguous (04 tests its classifiers on them).", ""]
@@ -238,9 +251,10 @@ def main(**overrides):
     pairs = class_pairs(cfg.PAIRS)
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generator, generator_file = load_acgan(cfg)
-    verifier, verifier_file = load_verifier(cfg)
+    verifier, density, verifier_file = load_verifier(cfg)
     mixed, deterministic = mixed_label_generator(generator), without_dropout(verifier, cfg.VERIFIER, cfg.MC_PRECISION)
-    inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file)}
+    inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file),
+              "density": fingerprint(density_path(verifier_file))}
     progbar = keras.utils.Progbar(cfg.N_PER_PAIR * len(pairs), verbose=cfg.VERBOSE, unit_name="image")
     per_pair, rows = {}, []
     for i, (a, b) in enumerate(pairs):
@@ -248,7 +262,7 @@ def main(**overrides):
         path = output_dir / f"pair_{a}_{b}.npz"
         arrays, counts = load_finished_pair(a, b, path, record)
         if arrays is None:
-            arrays, counts = make_pair(i, a, b, mixed, verifier, deterministic, cfg, progbar)
+            arrays, counts = make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar)
             save_npz(path, record, **arrays, counts=json.dumps(counts))
         else:
             progbar.add(cfg.N_PER_PAIR)

@@ -69,10 +69,10 @@ def find_mix(mixed_generator, deterministic, z, a, b, steps=8, batch_size=1000):
     return (low + high) / 2
 
 
-def verify_between(verifier, x, a, b, **mc):
+def verify_between(verifier, x, a, b, density=None, **mc):
     """``verdicts`` on images meant to lie between ``a`` and ``b``, plus ``on_pair``: ambiguous
-    with {a, b} as the top two classes."""
-    verdict = verdicts(verifier, x, **mc)
+    with {a, b} as the top two classes (and, with a ``density``, not out of distribution)."""
+    verdict = verdicts(verifier, x, density, **mc)
     top, challenger = verdict["top"], verdict["challenger"]
     on_pair = (np.minimum(top, challenger) == min(a, b)) & (np.maximum(top, challenger) == max(a, b))
-    return {**verdict, "on_pair": verdict["ambiguous"] & on_pair}
+    return {**verdict, "on_pair": verdict["ambiguous"] & on_pair & ~verdict.get("out_of_distribution", False)}

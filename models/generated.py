@@ -65,3 +65,24 @@ def load_ambiguous(path, n_test):
         raise UserError(f"{path} is not what this 04 needs ({problem}); rerun 05_make_ambiguous_digits.py "
                         "(TEST_SUBSET=0) to recreate it.")
     return {**data, "path": path, "test_ambiguous": data["test_ambiguous"][:n_test]}
+
+
+def load_images(path):
+    """A user's images to verify: ``x`` uint8 (N, 28, 28) and, when the file has it, ``y`` (the
+    intended digits) from an .npz; a bad file is a UserError in one sentence."""
+    if not path.is_file():
+        raise UserError(f"IMAGES names {path}, which does not exist: give an .npz file with key x (uint8 (N, 28, 28)).")
+    try:
+        with np.load(path) as f:
+            arrays = {name: f[name] for name in ("x", "y") if name in f.files}
+    except Exception as err:  # zip, pickle and format errors all mean the same to a user
+        raise UserError(f"Cannot read {path} as an .npz file ({err}): save the images with "
+                        "numpy.savez(path, x=...).") from err
+    x, y = arrays.get("x"), arrays.get("y")
+    if x is None or x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        found = "no key x" if x is None else f"x is {x.dtype} {x.shape}"
+        raise UserError(f"{path}: {found}, expected x uint8 (N, 28, 28) with N > 0 (pixel values 0-255, "
+                        "white on black).")
+    if y is not None and (y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9):
+        raise UserError(f"{path}: y is {y.dtype} {y.shape}, expected one intended digit 0-9 per image of x ({len(x)}).")
+    return x, y

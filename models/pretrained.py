@@ -6,6 +6,10 @@ The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mn
 ``.json``). ``choose`` picks a file trained here or its shipped copy; a shipped file is
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
+The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) is fitted on
+the shipped float16 verifier itself: 02 on the shipped weights writes it to
+outputs/generated/verifier/shipped_default.density.npz; ``python -m models.pretrained --density``
+ships that file.
 """
 
 import hashlib
@@ -40,16 +44,16 @@ def choose(trained, shipped, source, usable=lambda path: True):
     return shipped, "shipped"
 
 
-def check(path):
-    """Raise a UserError unless ``path`` (a shipped ``*.weights.h5``) and its ``.json`` are in
-    the manifest of the folder above them and match their SHA256 there."""
+def check(path, *also):
+    """Raise a UserError unless ``path`` (a shipped ``*.weights.h5``), its ``.json`` and the files
+    ``also`` (e.g. its density) are in the manifest of the folder above them and match their SHA256 there."""
     path = Path(path)
     manifest_path = _manifest_of(path)
     if manifest_path is None:
         raise UserError(f"{paths.shown(path)} has no {MANIFEST} in a folder above it: restore the shipped "
                         f"weights with `git checkout -- {paths.PRETRAINED_WEIGHTS}`.")
     root, listed = manifest_path.parent, json.loads(manifest_path.read_text())
-    for file in (path, sidecar(path)):
+    for file in (path, sidecar(path), *map(Path, also)):
         name = file.relative_to(root).as_posix()
         if name not in listed:
             raise UserError(f"{paths.shown(file)} is not listed in {paths.shown(manifest_path)}: restore the "
@@ -75,6 +79,18 @@ def ship(weights_files, from_dir, to_dir):
             listed[file.relative_to(to_dir).as_posix()] = sha256(file)
             print(f"shipped {paths.shown(file)} ({file.stat().st_size / 1e6:.2f} MB)")
     write_json(manifest_path, dict(sorted(listed.items())))
+
+
+def ship_density(source, to_dir):
+    """Copy the shipped verifier's density, fitted on it by 02, beside it in ``to_dir`` and list it in the manifest."""
+    if not source.is_file():
+        sys.exit(f"Missing {paths.shown(source)}: run 02_generate_and_verify.py on the shipped verifier first.")
+    target = Path(to_dir) / "verifier_default.density.npz"
+    target.write_bytes(source.read_bytes())
+    manifest_path = Path(to_dir) / MANIFEST
+    listed = {**json.loads(manifest_path.read_text()), target.name: sha256(target)}
+    write_json(manifest_path, dict(sorted(listed.items())))
+    print(f"shipped {paths.shown(target)} ({target.stat().st_size / 1e6:.2f} MB)")
 
 
 def sidecar(weights_file):
@@ -123,11 +139,15 @@ def _manifest_of(path):
 def main(args=None):
     """Ship the weights trained here at the default places (run once the defaults are final);
     with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
+    args = sys.argv[1:] if args is None else args
+    if args == ["--density"]:
+        fitted = paths.resolve(paths.GENERATED_OUTPUT["class_gans"]) / "verifier" / "shipped_default.density.npz"
+        return ship_density(fitted, paths.resolve(paths.PRETRAINED_WEIGHTS))
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
     files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"), paths.verifier(weights, "default"),
               paths.independent_classifier(weights)]
-    chosen = [paths.resolve(a) for a in (sys.argv[1:] if args is None else args)]
+    chosen = [paths.resolve(a) for a in args]
     if any(f not in files for f in chosen):
         sys.exit(f"Only these can be shipped: {', '.join(paths.shown(f) for f in files)}.")
     files = chosen or files

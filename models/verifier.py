@@ -14,6 +14,7 @@ from keras import layers
 
 from models.data import to_classifier_input
 from models.mc import MCDropout, mc_predict
+from models.typicality import atypicality, features
 
 
 def _conv_bn(x, filters, kernel_size, padding="same"):
@@ -137,27 +138,36 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
     return history.history
 
 
-def verdicts(model, images, **mc):
+def verdicts(model, images, density=None, **mc):
     """The verifier's verdict on each image: ``mc_predict(model, images, **mc)`` and the
     ambiguity rule -> a dict of ``mean``, ``sd`` (N, classes), ``passes`` (the passes each
-    image got), ``top``, ``challenger`` and ``ambiguous`` (N,)."""
+    image got), ``top``, ``challenger`` and ``ambiguous`` (N,). With a ``density`` (see
+    ``models.typicality.make_density``) also ``atypicality`` and ``out_of_distribution`` (N,):
+    unlike any training digit, whatever the passes say."""
     mean, sd, passes = mc_predict(model, images, **mc)
     top, challenger, ambiguous = ambiguity(mean, sd)
-    return {"mean": mean, "sd": sd, "passes": passes, "top": top, "challenger": challenger, "ambiguous": ambiguous}
+    verdict = {"mean": mean, "sd": sd, "passes": passes, "top": top, "challenger": challenger, "ambiguous": ambiguous}
+    if density is not None:
+        verdict["atypicality"] = atypicality(features(density["features"], images), density)
+        verdict["out_of_distribution"] = verdict["atypicality"] > density["threshold"]
+    return verdict
 
 
-def mc_scores(model, images, labels, **mc):
+def mc_scores(model, images, labels, density=None, **mc):
     """02's verdicts on images of known class: ``accuracy`` of the MC mean, ``rejection_rate``
-    (1 - accuracy) and ``ambiguity_rate`` (ambiguous among the correctly classified, as 02
-    counts it among accepted images), ``mean_passes``; ``per_class``: both rates for the images
-    of each class (a list indexed by class; None where there are no images of the class)."""
-    verdict = verdicts(model, images, **mc)
+    (wrong class or, with a ``density``, out of distribution), ``ood_rate``, ``ambiguity_rate``
+    (ambiguous among the accepted, as 02 counts it), ``mean_passes``; ``per_class``: the
+    rejection, ambiguity and out-of-distribution rates of the images of each class (a list
+    indexed by class; None where there are no images of the class)."""
+    verdict = verdicts(model, images, density=density, **mc)
     ambiguous, labels = verdict["ambiguous"], np.asarray(labels)
-    accepted = verdict["top"] == labels
+    ood = verdict.get("out_of_distribution", np.zeros(len(labels), bool))
+    accepted = (verdict["top"] == labels) & ~ood
 
     def rates(rows):
-        return {"rejection_rate": float(1 - accepted[rows].mean()),
+        return {"rejection_rate": float(1 - accepted[rows].mean()), "ood_rate": float(ood[rows].mean()),
                 "ambiguity_rate": float((ambiguous & accepted)[rows].sum() / max(accepted[rows].sum(), 1))}
 
-    return {"accuracy": float(accepted.mean()), **rates(slice(None)), "mean_passes": float(verdict["passes"].mean()),
+    return {"accuracy": float((verdict["top"] == labels).mean()), **rates(slice(None)),
+            "mean_passes": float(verdict["passes"].mean()),
             "per_class": [rates(labels == k) if (labels == k).any() else None for k in range(verdict["mean"].shape[1])]}

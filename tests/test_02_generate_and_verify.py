@@ -70,8 +70,13 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
     out = workspace / "out"
     assert (workspace / "weights" / "verifier_default.weights.h5").is_file()
     info = json.loads((workspace / "weights" / "verifier_default.json").read_text())
+    density = workspace / "weights" / "verifier_default.density.npz"
+    assert read_record(density)["constants"]["OOD_LAYER"] == "conv4", "the density is kept beside the verifier"
+    with np.load(density) as f:
+        threshold = float(f["threshold"])
     assert 0.5 < info["mc_test_accuracy"] <= 1 and info["test_images"] == 2000
-    assert info["test_rejection_rate"] == pytest.approx(1 - info["mc_test_accuracy"])
+    assert info["test_rejection_rate"] >= 1 - info["mc_test_accuracy"] - 1e-9, "misclassified or OOD"
+    assert info["test_ood_rate"] < 0.05, "about OOD_RATE of real digits"
     assert 0 <= info["test_ambiguity_rate"] <= 1
     per_class, y_test = info["test_per_class"], mnist[1][1][:2000]
     assert len(per_class) == 10, "the floor of every digit"
@@ -84,6 +89,8 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
             assert f["challenger"].shape == f["ambiguous"].shape == f["passes"].shape == (20,)
             assert set(f["passes"]) <= {5, 10, 15, 20}, "rounds of 5 passes, 20 at most"
             assert (f["mean"].argmax(axis=1) == k).all(), "kept images must be accepted"
+            assert (f["atypicality"] <= threshold).all(), "and in distribution"
+            assert f["x_atypical_rejected"].shape[0] == len(f["atypicality_rejected"]) <= 4, "GALLERY_SIZE at most"
             np.testing.assert_allclose(f["mean"].sum(axis=1), 1, atol=1e-4)
     with np.load(out / "generated.npz") as f:
         assert f["x_train"].shape == (40, 28, 28) and f["x_train"].dtype == np.uint8
@@ -93,6 +100,7 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
     summary = json.loads((out / "summary.json").read_text())
     row = summary["classes"][0]
     assert row["digit"] == 1 and row["accepted"] + row["rejected"] == row["drawn"] >= 20
+    assert 0 <= row["out_of_distribution"] <= row["rejected"]
     assert row["ambiguous"] <= row["accepted"]
     assert summary["all"]["drawn"] == sum(r["drawn"] for r in summary["classes"])
     with np.load(out / "digit_1.npz") as f:
@@ -104,11 +112,12 @@ def test_end_to_end_writes_data_summary_and_figures(script, workspace, mnist):
     assert "| digit | drawn |" in markdown and "| all |" in markdown and "| passes |" in markdown
     def floor_cells(digit):
         cells = next(line for line in markdown.splitlines() if line.startswith(f"| {digit} |")).split("|")
-        return [cells[5].strip(), cells[9].strip()]
+        return [cells[5].strip(), cells[7].strip(), cells[11].strip()]
 
-    assert floor_cells(7) == [f"{per_class[7]['rejection_rate']:.2%}", f"{per_class[7]['ambiguity_rate']:.2%}"]
-    assert floor_cells("all") == ["", ""], "two digits drawn: the ten digits' floor is not theirs"
-    for name in ("accepted_samples.png", "ambiguity_rate.png", "passes.png", "verifier/training_curve.png"):
+    assert floor_cells(7) == [f"{per_class[7][name]:.2%}" for name in ("rejection_rate", "ood_rate", "ambiguity_rate")]
+    assert floor_cells("all") == ["", "", ""], "two digits drawn: the ten digits' floor is not theirs"
+    for name in ("accepted_samples.png", "ambiguity_rate.png", "passes.png", "atypical.png",
+                 "verifier/training_curve.png"):
         assert (out / name).stat().st_size > 1000
 
 
@@ -207,3 +216,47 @@ def test_an_unknown_precision_is_refused(script, tmp_path):
 def test_draws_only_about_as_many_as_it_keeps():
     assert draws_needed(6000, 0, 0) == 6128, "before any draw: all kept, 2% and 8 to spare"
     assert draws_needed(56, 5944, 6128) == 67, "then at the share kept so far"
+
+
+def test_your_own_images_get_verdicts_with_an_ood_flag(script, workspace, mnist):
+    digits, labels = mnist[1][0][:30], mnist[1][1][:30]
+    noise = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    path = workspace / "mine.npz"
+    np.savez(path, x=np.concatenate([digits, noise]), y=np.concatenate([labels, np.zeros(10, np.uint8)]))
+    run(script, workspace, IMAGES=str(path), OUTPUT_DIR=str(workspace / "mine"))
+    with np.load(workspace / "mine" / "verdicts.npz") as f:
+        assert f["top"].shape == f["passes"].shape == f["atypicality"].shape == (40,)
+        assert f["mean"].shape == f["sd"].shape == (40, 10)
+        assert f["out_of_distribution"][30:].all(), "noise is unlike any training digit"
+        assert f["out_of_distribution"][:30].sum() <= 2
+        y = np.concatenate([labels, np.zeros(10, np.uint8)])
+        np.testing.assert_array_equal(f["accepted"], (f["top"] == y) & ~f["out_of_distribution"])
+        assert f["accepted"][:30].mean() > 0.5, "a tiny verifier, but better than chance"
+    assert "| out of distribution (unlike any training digit) | 10 |" in (workspace / "mine" / "summary.md").read_text()
+    assert not (workspace / "mine" / "digit_1.npz").exists(), "no digits drawn"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"not a zip", "Cannot read .* as an .npz file"),
+    ({"images": np.zeros((2, 28, 28), np.uint8)}, "no key x, expected x uint8"),
+    ({"x": np.zeros((2, 28, 28), np.float32)}, "x is float32 .2, 28, 28., expected x uint8"),
+    ({"x": np.zeros((2, 28, 28), np.uint8), "y": np.array([1, 12])}, "expected one intended digit 0-9 per image"),
+])
+def test_a_bad_images_file_gets_one_sentence(script, workspace, tmp_path, content, message):
+    path = tmp_path / "bad.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        np.savez(path, **content)
+    with pytest.raises(UserError, match=message):
+        run(script, workspace, IMAGES=str(path), OUTPUT_DIR=str(tmp_path / "out"))
+
+
+def test_no_ood_verdict_under_rate_zero_and_a_bad_layer_is_refused(script, workspace):
+    run(script, workspace, OOD_RATE=0.0, N_PER_CLASS=5, OUTPUT_DIR=str(workspace / "no_ood"))
+    assert json.loads((workspace / "no_ood" / "summary.json").read_text())["all"]["out_of_distribution"] == 0
+    with pytest.raises(ConfigError, match="OOD_LAYER must be conv1, conv2, ... or dense"):
+        script.main(OOD_LAYER="fc", GENERATOR_DIR=str(workspace))
+    with pytest.raises(UserError, match="OOD_LAYER='conv9' is not a layer of the default verifier: choose one of "):
+        run(script, workspace, OOD_LAYER="conv9", OUTPUT_DIR=str(workspace / "conv9"))
