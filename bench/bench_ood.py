@@ -1,0 +1,172 @@
+"""Benchmark the out-of-distribution verdict: which features, and what it then says; JSON lines.
+
+    python bench/bench_ood.py
+
+On the shipped verifier, in two parts that share no test image:
+
+1. The choice (one ``ood_candidate`` line each, then ``ood_choice``). Every candidate
+   density (feature layer x grid x covariance, ``models.typicality``) is fitted on the
+   verifier's training split, its threshold set at OOD_RATE of the held-out validation
+   digits, and scored on *selection* sets made from images that part 2 never sees:
+   Fashion-MNIST training images, uniform noise (its own seed), and the validation digits
+   rotated by ANGLES. The candidate with the best worst-case AUROC (validation digits
+   against Fashion, noise and the digits turned by the largest angle: inputs unlike any
+   training digit) wins; 02's default should be it. The smaller angles are shown, not
+   scored: a digit turned by 30 degrees is still a digit.
+2. The verdict (one ``ood_verdict`` line per test set): 02's default density as shipped,
+   with 02's MC verdicts, on MNIST test, Fashion-MNIST test, uniform noise and MNIST test
+   rotated by ANGLES: the share called clear (a confident digit label) without and with the
+   OOD verdict, the share flagged OOD, the accuracy of the clear labels (where the truth is
+   known), and the AUROC against MNIST test of three scores: atypicality, the 2-SD gap
+   (top class's mean - 2 SD minus the challenger's mean + 2 SD) and the max softmax of one
+   deterministic pass. ``ood_cost``: seconds per 1,000 images of the OOD score, of the
+   adaptive MC verdict and of 100 passes for every image.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logging)
+
+import numpy as np  # noqa: E402
+
+from flops import machine  # noqa: E402
+from models import paths  # noqa: E402
+from models.data import load_dataset, rotated, to_classifier_input  # noqa: E402
+from models.files import load_weights  # noqa: E402
+from models.mc import mc_predict, reseed_dropout  # noqa: E402
+from models.record import read_record  # noqa: E402
+from models.typicality import (COVARIANCES, atypicality, auroc, density_path, feature_layers, feature_model,  # noqa: E402
+                               features, fit, load_density, threshold)
+from models.verifier import build, verdicts  # noqa: E402
+
+GRIDS = (1, 2)  # candidate grids (1 = a global average)
+ANGLES = (30, 90)  # rotations (degrees) of the shifted digit sets
+NOISE = 2000  # uniform-noise images per noise set
+FASHION = 10000  # Fashion-MNIST images per set (training images for the choice, test images for the verdict)
+TEST = 10000  # MNIST test images (the first ones)
+SUBSET = 0  # fit the candidates on at most this many training digits (0 = all 55,000; for quick tests)
+VAL = 0  # at most this many of the 5,000 held-out validation digits (0 = all; for quick tests)
+MC_BATCH = 512  # rows per verifier call, as in 02
+COST_IMAGES = 1000  # images timed for the cost line
+PARTS = ("choice", "verdict")  # which parts to run
+SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
+
+
+def shipped():
+    """The shipped verifier (02's precision), its weights file and its density with 02's constants."""
+    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), "default")
+    record = read_record(density_path(path))
+    constants = record["constants"]
+    model = build("default", constants["DROPOUT"], "auto")
+    load_weights(model, path, "restore the shipped weights")
+    density = load_density(density_path(path), record, model, constants["OOD_LAYER"], constants["OOD_GRID"])
+    return model, path, density, constants
+
+
+def noise(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+
+
+def choose(cfg, model, constants, mnist, fashion_train):
+    """Part 1: a line per candidate, then the winner."""
+    (x_train, y_train), _ = mnist
+    order = np.random.default_rng(constants["VERIFIER_SEED"]).permutation(len(x_train))
+    val, train = order[: constants["VERIFIER_VAL_SIZE"]], order[constants["VERIFIER_VAL_SIZE"] :][: cfg.SUBSET or None]
+    val = val[: cfg.VAL or None]
+    selection = {"fashion_train": fashion_train[: cfg.FASHION], "noise": noise(cfg.NOISE, cfg.SEED),
+                 **{f"val_rotated_{a}": rotated(x_train[val], a) for a in cfg.ANGLES}}
+    scored = ("fashion_train", "noise", f"val_rotated_{max(cfg.ANGLES)}")
+    rows = []
+    for layer in feature_layers(model):
+        for grid in cfg.GRIDS if layer != "dense" else (1,):
+            extractor = feature_model(model, layer, grid)
+            f_train, f_val = features(extractor, x_train[train]), features(extractor, x_train[val])
+            f_sets = {name: features(extractor, x) for name, x in selection.items()}
+            for covariance in COVARIANCES:
+                density = fit(f_train, y_train[train], covariance)
+                held_out = atypicality(f_val, density)
+                cut = threshold(held_out, constants["OOD_RATE"])
+                scores = {name: atypicality(f, density) for name, f in f_sets.items()}
+                row = {"bench": "ood_candidate", "layer": layer, "grid": grid, "covariance": covariance,
+                       "auroc": {name: round(auroc(s, held_out), 4) for name, s in scores.items()},
+                       "flagged": {name: round(float(np.mean(s > cut)), 4) for name, s in scores.items()}}
+                row["worst_auroc"] = min(row["auroc"][name] for name in scored)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    best = max(rows, key=lambda r: r["worst_auroc"])
+    default = {"layer": constants["OOD_LAYER"], "grid": constants["OOD_GRID"],
+               "covariance": constants["OOD_COVARIANCE"]}
+    print(json.dumps({"bench": "ood_choice",
+                      "best": {k: best[k] for k in ("layer", "grid", "covariance", "worst_auroc")}, "default": default,
+                      "default_is_best": all(best[k] == v for k, v in default.items())}), flush=True)
+
+
+def judge(cfg, model, density, mnist, fashion_test):
+    """Part 2: a line per test set, then the cost."""
+    _, (x_test, y_test) = mnist
+    x_test, y_test = x_test[: cfg.TEST], y_test[: cfg.TEST]
+    sets = {"mnist_test": (x_test, y_test), "fashion_test": (fashion_test[: cfg.FASHION], None),
+            "uniform_noise": (noise(cfg.NOISE, cfg.SEED + 1), None),
+            **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
+    deterministic = build("default", 0.0)
+    deterministic.set_weights(model.get_weights())
+    scores, mc = {}, {"passes": 100, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": 10, "min_passes": 10}
+    for name, (x, y) in sets.items():
+        reseed_dropout(model, cfg.SEED)
+        v = verdicts(model, x, density, **mc)
+        rows = np.arange(len(x))
+        gap = (v["mean"][rows, v["top"]] - 2 * v["sd"][rows, v["top"]]
+               - v["mean"][rows, v["challenger"]] - 2 * v["sd"][rows, v["challenger"]])
+        max_softmax = np.asarray(deterministic.predict(to_classifier_input(x), batch_size=1024, verbose=0)).max(1)
+        scores[name] = {"atypicality": v["atypicality"], "gap": -gap, "max_softmax": -max_softmax}
+        clear_before = ~v["ambiguous"]
+        clear = clear_before & ~v["out_of_distribution"]
+        row = {"bench": "ood_verdict", "set": name, "images": len(x),
+               "clear_without_ood": round(float(clear_before.mean()), 4), "clear": round(float(clear.mean()), 4),
+               "ood": round(float(v["out_of_distribution"].mean()), 4),
+               "ambiguous_or_ood": round(float((v["ambiguous"] | v["out_of_distribution"]).mean()), 4)}
+        if y is not None:
+            right = v["top"] == y
+            row.update(accuracy=round(float(right.mean()), 4),
+                       clear_right_without_ood=round(float(right[clear_before].mean()), 4)
+                       if clear_before.any() else None,
+                       clear_right=round(float(right[clear].mean()), 4) if clear.any() else None,
+                       clear_wrong=int((clear & ~right).sum()))
+        if name != "mnist_test":
+            row["auroc_vs_mnist_test"] = {s: round(auroc(scores[name][s], scores["mnist_test"][s]), 4)
+                                          for s in scores[name]}
+        print(json.dumps(row), flush=True)
+    x = x_test[: cfg.COST_IMAGES]
+    times = {"ood_score": lambda: atypicality(features(density["features"], x), density),
+             "adaptive_mc": lambda: mc_predict(model, x, **mc),
+             "fixed_100_passes": lambda: mc_predict(model, x, **{**mc, "rule": "fixed"})}
+    seconds = {}
+    for name, run in times.items():
+        run()  # compiled and warm
+        start = time.perf_counter()
+        run()
+        seconds[name] = (time.perf_counter() - start) * 1000 / len(x)
+    print(json.dumps({"bench": "ood_cost", "machine": machine(), "seconds_per_1000_images": {k: round(v, 3) for k, v in
+                                                                                              seconds.items()},
+                      "ood_share_of_adaptive": round(seconds["ood_score"] / seconds["adaptive_mc"], 3),
+                      "ood_share_of_fixed": round(seconds["ood_score"] / seconds["fixed_100_passes"], 3)}), flush=True)
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    model, path, density, constants = shipped()
+    mnist = load_dataset("mnist")
+    (fashion_train, _), (fashion_test, _) = load_dataset("fashion_mnist")
+    if "choice" in cfg.PARTS:
+        choose(cfg, model, constants, mnist, fashion_train)
+    if "verdict" in cfg.PARTS:
+        judge(cfg, model, density, mnist, fashion_test)
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())

@@ -1,0 +1,30 @@
+"""bench/bench_ood.py on a few images: JSON lines whose figures hang together."""
+
+import json
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+import bench_ood  # noqa: E402
+
+
+def test_candidates_a_choice_and_verdicts_per_set(capsys):
+    bench_ood.main(GRIDS="2", ANGLES="90", NOISE=20, FASHION=40, TEST=60, SUBSET=1500, VAL=300, COST_IMAGES=20,
+                   MC_BATCH=256)
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    candidates = [r for r in rows if r["bench"] == "ood_candidate"]
+    assert [(r["layer"], r["grid"]) for r in candidates[::2]] == [("conv1", 2), ("conv2", 2), ("conv3", 2),
+                                                                   ("conv4", 2), ("dense", 1)]
+    assert all(r["auroc"]["noise"] > 0.9 for r in candidates if r["layer"] != "dense"), "noise is no digit"
+    choice = next(r for r in rows if r["bench"] == "ood_choice")
+    assert choice["best"]["worst_auroc"] == max(r["worst_auroc"] for r in candidates)
+    verdicts = {r["set"]: r for r in rows if r["bench"] == "ood_verdict"}
+    assert list(verdicts) == ["mnist_test", "fashion_test", "uniform_noise", "mnist_test_rotated_90"]
+    assert verdicts["uniform_noise"]["ood"] == 1.0 and verdicts["uniform_noise"]["clear"] == 0.0
+    assert verdicts["mnist_test"]["ood"] < 0.1 and verdicts["mnist_test"]["clear_right"] > 0.95
+    for row in verdicts.values():
+        assert row["clear"] <= row["clear_without_ood"], "the OOD verdict only ever takes clear labels away"
+    cost = next(r for r in rows if r["bench"] == "ood_cost")
+    assert cost["ood_share_of_fixed"] > 0 and cost["ood_share_of_adaptive"] > 0
+    assert set(cost["seconds_per_1000_images"]) == {"ood_score", "adaptive_mc", "fixed_100_passes"}
