@@ -438,7 +438,8 @@ def save_figures(per_digit, rows, output_dir, gallery_size):
 
 def save_atypical_figure(kept, kept_scores, rejected, rejected_scores, path, size):
     """The ``size`` most atypical kept images (top rows) and rejected ones (bottom rows), each
-    captioned with its class and atypicality ({class: images} and {class: scores})."""
+    captioned with its class and atypicality ({class: images} and {class: scores}; in IMAGES mode
+    kept = in distribution, rejected = out of distribution, by the verifier's top class)."""
     rows = []
     for images, scores in ((kept, kept_scores), (rejected, rejected_scores)):
         pool = [(float(score), k, image) for k in images for score, image in zip(scores[k], images[k])]
@@ -446,7 +447,7 @@ def save_atypical_figure(kept, kept_scores, rejected, rejected_scores, path, siz
     picked = rows[0] + rows[1]
     if picked:
         captions = [f"{k}: {score:.0f}" for score, k, _ in picked]
-        title = (f"most atypical kept ({len(rows[0])}, first) and rejected ({len(rows[1])}) images: digit and "
+        title = (f"most atypical kept ({len(rows[0])}, first) and rejected ({len(rows[1])}) images: class and "
                  "atypicality")
         save_figure(captioned_grid(np.stack([image for _, _, image in picked]), captions, ncols=min(size, 12),
                                    title=title), path)
@@ -479,8 +480,11 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir):
                                              "record": record})
     write_text(output_dir / "summary.md", "\n".join(lines) + "\n")
     top = verdict["top"]
-    scores = verdict["atypicality"]
-    save_atypical_figure({"": x[~ood]}, {"": scores[~ood]}, {"": x[ood]}, {"": scores[ood]},
+    scores, classes = verdict["atypicality"], range(verdict["mean"].shape[1])
+    def by_class(values, rows):
+        return {k: values[rows & (top == k)] for k in classes}
+
+    save_atypical_figure(by_class(x, ~ood), by_class(scores, ~ood), by_class(x, ood), by_class(scores, ood),
                          output_dir / "atypical.png", cfg.GALLERY_SIZE)
     flagged = np.flatnonzero(verdict["ambiguous"] & ~ood)[: cfg.GALLERY_SIZE]
     if len(flagged):
