@@ -28,16 +28,17 @@ from models import paths
 from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset, to_uint8
-from models.files import load_weights, save_figure, save_npz, save_weights, write_json, write_text
+from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.gan import generate_images
 from models.generated import draws_needed, load_images
 from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
-from models.plots import ambiguity_gallery, bar_chart, captioned_grid, image_grid, loss_curves
+from models.plots import ambiguity_gallery, bar_chart, captioned_grid, image_grid
 from models.pretrained import SOURCES, choose, sidecar
 from models.pretrained import check as check_shipped
 from models.record import differences, fingerprint, make_record, matches, read_record, require_match
 from models.typicality import COVARIANCES, density_path, feature_layers, load_density, make_density, save_density
-from models.verifier import VERIFIERS, build, mc_scores, resolve_precision, train_verifier, verdicts
+from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, build, mc_scores, resolve_precision, train_and_save,
+                             verdicts, verifier_split)
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 CLASSES = tuple(range(10))  # digits to generate
@@ -75,8 +76,6 @@ OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous", "ambiguous": "accepted and ambiguous"}
-VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
-                                "VERIFIER_SUBSET", "VERIFIER_SEED"})  # what the verifier's record holds
 OOD_CONSTANTS = frozenset({"OOD_LAYER", "OOD_GRID", "OOD_COVARIANCE", "OOD_RATE"})  # what the density's record holds
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 KEPT = ["x", "mean", "sd", "passes", "challenger", "ambiguous", "atypicality"]  # per digit, one row per kept image
@@ -145,7 +144,7 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
         model = build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)
         load_weights(model, path, "delete it and rerun to retrain it")
     else:
-        model = train_new_verifier(cfg, (x_train, y_train), train, val, path, output_dir)
+        model = train_and_save(cfg, (x_train, y_train), path, output_dir / "verifier")
     density = get_density(cfg, model, path, kept_here, (x_train[train], y_train[train]), x_train[val])
     subset = cfg.VERIFIER_SUBSET or None
     wanted = measurement(cfg, record, path, density)
@@ -154,36 +153,6 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
                  if info.get("measured_with") == wanted and "test_per_class" in info), None)
     info = info or measure_verifier(cfg, model, density, x_test[:subset], y_test[:subset], wanted, info_path)
     return model, density, info, path
-
-
-def verifier_split(cfg, n):
-    """``(validation rows, training rows)`` of the MNIST training set, as the verifier was trained."""
-    order = np.random.default_rng(cfg.VERIFIER_SEED).permutation(n)
-    return order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][: cfg.VERIFIER_SUBSET or None]
-
-
-def train_new_verifier(cfg, mnist_train, train, val, path, output_dir):
-    """Train the verifier on the ``train`` rows, pick its epoch on the ``val`` rows, save it at
-    ``path``; returns it, built to run in MC_PRECISION."""
-    (x_train, y_train), weights_dir = mnist_train, path.parent
-    model = build(cfg.VERIFIER, cfg.DROPOUT)  # trained in float32
-    log_dir = output_dir / "verifier"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"training the {cfg.VERIFIER} verifier into {paths.shown(path)}")
-    best = weights_dir / f".verifier_{cfg.VERIFIER}_best.weights.h5"
-    history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
-                             cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE, best_path=best,
-                             log_path=log_dir / "training_log.csv", verbose=cfg.VERBOSE)
-    save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
-                             for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
-                            accuracy_title="accuracy (one MC pass)"),
-                log_dir / "training_curve.png")
-    save_weights(model, path, make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train,
-                                                                           "MNIST train labels": y_train}))
-    best.unlink(missing_ok=True)
-    trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION
-    model.set_weights(trained.get_weights())
-    return model
 
 
 def get_density(cfg, model, path, kept_here, train, held_out):

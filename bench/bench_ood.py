@@ -40,8 +40,9 @@ from models.data import load_dataset, rotated, to_classifier_input  # noqa: E402
 from models.files import load_weights  # noqa: E402
 from models.mc import mc_predict, reseed_dropout  # noqa: E402
 from models.record import read_record  # noqa: E402
-from models.typicality import (COVARIANCES, atypicality, auroc, density_path, feature_layers, feature_model,  # noqa: E402
+from models.typicality import (COVARIANCES, atypicality, density_path, feature_layers, feature_model,  # noqa: E402
                                features, fit, load_density, threshold)
+from models.trust import auroc  # noqa: E402
 from models.verifier import build, verdicts  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)

@@ -127,24 +127,6 @@ def make_density(model, train, held_out, layer, grid, covariance, rate):
     return {**density, "features": extractor}
 
 
-def auroc(positive, negative):
-    """Area under the ROC curve: P(a ``positive`` score > a ``negative`` one), ties counting half."""
-    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    ranks = _ranks(np.concatenate([positive, negative]))
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _ranks(values):
-    """1-based ranks, ties given their mean rank."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    unique, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return (sums / counts)[inverse]
-
-
 def density_path(weights_file):
     """Where the density of a verifier's weights file lives: ``verifier_x.weights.h5`` -> ``verifier_x.density.npz``."""
     return weights_file.with_name(weights_file.name.replace(".weights.h5", ".density.npz"))

@@ -8,11 +8,17 @@ mean and SD into a verdict is ``ambiguity``; ``verdicts`` is the two together, t
 path every script's verdicts take.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import layers
 
 from models.data import to_classifier_input
+from models.files import save_figure, save_weights
+from models.paths import shown
+from models.plots import loss_curves
+from models.record import make_record
 from models.mc import MCDropout, mc_predict
 from models.typicality import atypicality, features
 
@@ -58,6 +64,8 @@ def _softmax_head(x, n_classes):
 
 
 VERIFIERS = {"default": build_verifier, "reference": build_reference_verifier}
+VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
+                                "VERIFIER_SUBSET", "VERIFIER_SEED"})  # a script's constants a verifier's record holds
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # MC_PRECISION -> Keras dtype policy
 
 
@@ -136,6 +144,38 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
                         verbose=verbose)
     model.load_weights(best_path)
     return history.history
+
+
+def verifier_split(cfg, n):
+    """``(validation rows, training rows)`` of the n MNIST training images, as the verifier of
+    ``cfg``'s VERIFIER_CONSTANTS is trained."""
+    order = np.random.default_rng(cfg.VERIFIER_SEED).permutation(n)
+    return order[: cfg.VERIFIER_VAL_SIZE], order[cfg.VERIFIER_VAL_SIZE :][: cfg.VERIFIER_SUBSET or None]
+
+
+def train_and_save(cfg, mnist_train, path, log_dir):
+    """Train the verifier that ``cfg``'s VERIFIER_CONSTANTS describe on uint8 ``mnist_train = (x, y)``
+    (its split by ``verifier_split``), save it at ``path`` with its record, its log and training
+    curve in ``log_dir``; returns it, built to run in ``cfg.MC_PRECISION``."""
+    x_train, y_train = mnist_train
+    val, train = verifier_split(cfg, len(x_train))
+    keras.utils.set_random_seed(cfg.VERIFIER_SEED)
+    model = build(cfg.VERIFIER, cfg.DROPOUT)  # trained in float32
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    print(f"training the {cfg.VERIFIER} verifier (seed {cfg.VERIFIER_SEED}) into {shown(path)}")
+    best = Path(path).parent / f".{Path(path).name.replace('.weights.h5', '')}_best.weights.h5"
+    history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
+                             cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE, best_path=best,
+                             log_path=Path(log_dir) / "training_log.csv", verbose=cfg.VERBOSE)
+    save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
+                             for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
+                            accuracy_title="accuracy (one MC pass)"), Path(log_dir) / "training_curve.png")
+    save_weights(model, path, make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train,
+                                                                           "MNIST train labels": y_train}))
+    best.unlink(missing_ok=True)
+    trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION
+    model.set_weights(trained.get_weights())
+    return model
 
 
 def verdicts(model, images, density=None, **mc):
