@@ -175,3 +175,25 @@ def slide_figure(images, mean, sd, pairs, mixes, title=None):
     fig.suptitle(title or "between two classes: AC-GAN label mix t, verifier MC mean +-2 SD", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def curves(lines, xlabel, ylabel, title=None, log_y=False, diagonal=False, marked=None):
+    """One line per ``{name: (x, y)}``; ``diagonal`` draws y = x (a reliability diagram's ideal),
+    ``marked = (x, y, text)`` a point to point out (e.g. the shipped setting)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, (x, y) in lines.items():
+        ax.plot(x, y, marker="o" if len(x) <= 20 else None, markersize=3, label=name)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="ideal")
+    if marked:
+        ax.plot(marked[0], marked[1], marker="*", markersize=14, color="black", linestyle="none", label=marked[2])
+    if log_y:
+        ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
