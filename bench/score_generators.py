@@ -9,8 +9,9 @@ Each class gets N_PER_CLASS fresh draws, judged by
   data): label fidelity, and FID and k-NN precision/recall in its feature space against
   that class's real test images; the same for as many held-out real train images gives
   the floor (what a perfect generator would score);
-- 02's verifier (MC_PASSES dropout passes): its rejection and ambiguity rates, as 02
-  counts them, beside its floor on the real test images.
+- 02's verifier (MC_PASSES dropout passes): its rejection (wrong class or out of
+  distribution), out-of-distribution and ambiguity rates, as 02 counts them, beside its
+  floor on the real test images.
 Both judges are the scripts' own, at the scripts' default constants: they are loaded from
 (or, the first time, trained into) the files 02 and 04 use. ``train_seconds`` is the sum
 of the epoch times in the generators' checkpoints.
@@ -65,19 +66,19 @@ def load_script(filename):
 
 
 def judges(mnist):
-    """(02's verifier, its info, 04's independent classifier, 04's held-out real train rows), each
-    exactly as the scripts get them at their defaults."""
+    """(02's verifier, its density, its info, 04's independent classifier, 04's held-out real train
+    rows), each exactly as the scripts get them at their defaults."""
     generate, classify = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
     cfg02, cfg04 = config.resolve(vars(generate), {}), config.resolve(vars(classify), {})
     cfg02.MC_PRECISION = resolve_precision(cfg02.MC_PRECISION)
     (x_train, y_train), test = mnist
     fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
     with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
-        verifier, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
+        verifier, density, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
                                                   paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
         classifier, _, _ = classify.get_independent_classifier(cfg04, paths.resolve(cfg04.WEIGHTS_DIR),
                                                                (x_train[fit_rows], y_train[fit_rows]), test)
-    return verifier, info, classifier, held_out
+    return verifier, density, info, classifier, held_out
 
 
 def checkpoint_file(cfg, k):
@@ -113,21 +114,22 @@ def train_seconds(cfg):
     return round(total, 1)
 
 
-def score_class(k, generator, verifier, classifier, real, floor, cfg):
+def score_class(k, generator, verifier, density, classifier, real, floor, cfg):
     """Every number of one class's raw draws, and its real floor."""
     rng = np.random.default_rng(cfg.SEED + k)
     z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
     x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
     reseed_dropout(verifier, cfg.SEED + k)
-    verdict = verdicts(verifier, x, **mc_options(cfg))
-    accepted, ambiguous = verdict["top"] == k, verdict["ambiguous"]
+    verdict = verdicts(verifier, x, density, **mc_options(cfg))
+    ood = verdict.get("out_of_distribution", np.zeros(len(x), bool))
+    accepted, ambiguous = (verdict["top"] == k) & ~ood, verdict["ambiguous"]
     n = min(cfg.N_PER_CLASS, len(real), len(floor))
     features = {name: extract_features(classifier, images[:n]) for name, images in
                 (("fake", x), ("real", real), ("floor", floor))}
     precision, recall = knn_precision_recall(features["real"], features["fake"], cfg.NEAREST_K)
     floor_precision, floor_recall = knn_precision_recall(features["real"], features["floor"], cfg.NEAREST_K)
     return {"class": k, "label_fidelity": float(np.mean(predict_classes(classifier, x) == k)),
-            "rejection_rate": float(1 - accepted.mean()),
+            "rejection_rate": float(1 - accepted.mean()), "ood_rate": float(ood.mean()),
             "ambiguity_rate": float((ambiguous & accepted).sum() / max(accepted.sum(), 1)),
             "fid": fid(features["fake"], features["real"]), "fid_floor": fid(features["floor"], features["real"]),
             "precision": precision, "recall": recall, "precision_floor": floor_precision,
@@ -141,12 +143,12 @@ def main(**overrides):
                   + config.at_least_one(cfg, "MC_PASSES", "MC_BATCH", "NEAREST_K")
                   + ([] if cfg.N_PER_CLASS > cfg.NEAREST_K else [f"N_PER_CLASS must exceed NEAREST_K={cfg.NEAREST_K}"]))
     mnist = load_dataset("mnist")
-    verifier, verifier_info, classifier, held_out = judges(mnist)
+    verifier, density, verifier_info, classifier, held_out = judges(mnist)
     (x_train, y_train), (x_test, y_test) = mnist
     x_floor, y_floor = x_train[held_out], y_train[held_out]
     start = time.perf_counter()
-    rows = [score_class(k, generator_for(cfg, k), verifier, classifier, x_test[y_test == k], x_floor[y_floor == k], cfg)
-            for k in cfg.CLASSES]
+    rows = [score_class(k, generator_for(cfg, k), verifier, density, classifier, x_test[y_test == k],
+                        x_floor[y_floor == k], cfg) for k in cfg.CLASSES]
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key not in ("class", "fid_images")}
     print(json.dumps({
         "bench": "score_generators", "name": cfg.NAME, "generator": cfg.GENERATOR,
@@ -159,6 +161,7 @@ def main(**overrides):
         "fid_over_floor": mean["fid"] / mean["fid_floor"],
         "mean_precision": mean["precision"], "mean_recall": mean["recall"],
         "verifier_floor": {"rejection_rate": verifier_info["test_rejection_rate"],
+                           "ood_rate": verifier_info["test_ood_rate"],
                            "ambiguity_rate": verifier_info["test_ambiguity_rate"]},
         "train_seconds": train_seconds(cfg), "score_seconds": round(time.perf_counter() - start, 1),
         "per_class": [{key: round(v, 4) if isinstance(v, float) else v for key, v in r.items()} for r in rows],

@@ -12,6 +12,8 @@ from models import paths
 from models.checkpoint import load_generator
 from models.classifier import build_classifier
 from models.files import load_weights
+from models.record import read_record
+from models.typicality import density_path, load_density
 from models.verifier import VERIFIERS
 
 from conftest import REPO
@@ -25,13 +27,16 @@ CFG = SimpleNamespace(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEARE
 
 @pytest.fixture(scope="module")
 def judged(mnist):
-    """(verifier, independent classifier, real test 7s, held-out real train 7s): the shipped judges."""
+    """(verifier, its density, independent classifier, real test 7s, held-out real train 7s): the shipped judges."""
     verifier = VERIFIERS["default"](json.loads((SHIPPED / "verifier_default.json").read_text())["dropout"])
     load_weights(verifier, SHIPPED / "verifier_default.weights.h5", "")
+    record = read_record(density_path(SHIPPED / "verifier_default.weights.h5"))
+    density = load_density(density_path(SHIPPED / "verifier_default.weights.h5"), record, verifier,
+                           record["constants"]["OOD_LAYER"], record["constants"]["OOD_GRID"])
     classifier = build_classifier(dense_units=512)
     load_weights(classifier, paths.independent_classifier(SHIPPED), "")
     (x_train, y_train), (x_test, y_test) = mnist
-    return verifier, classifier, x_test[y_test == 7], x_train[y_train == 7][-500:]
+    return verifier, density, classifier, x_test[y_test == 7], x_train[y_train == 7][-500:]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +56,7 @@ def test_a_trained_generator_draws_its_digit_and_an_untrained_one_does_not(score
     trained, untrained = scores["trained"], scores["untrained"]
     assert trained["label_fidelity"] >= 0.9 and trained["rejection_rate"] <= 0.1
     assert untrained["label_fidelity"] <= 0.5 and untrained["rejection_rate"] >= 0.5
+    assert untrained["ood_rate"] >= 0.9 and trained["ood_rate"] <= 0.1, "an untrained generator draws no digits"
     for r in scores.values():
         assert r["class"] == 7 and r["fid_images"] == CFG.N_PER_CLASS
         assert 0 <= r["ambiguity_rate"] <= 1 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
