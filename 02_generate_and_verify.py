@@ -243,9 +243,9 @@ def generate_digit(k, generator, verifier, density, cfg, progbar):
                 cfg.MAX_DRAWS - counts["drawn"])
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
-        verdict = {"x": x, **in_distribution(verdicts(verifier, x, density, **mc_options(cfg)))}
-        accepted, ambiguous, ood = (verdict["top"] == k) & ~verdict["out_of_distribution"], verdict["ambiguous"], \
-            verdict["out_of_distribution"]
+        verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, **mc_options(cfg)))}
+        ood, ambiguous = verdict["out_of_distribution"], verdict["ambiguous"]
+        accepted = (verdict["top"] == k) & ~ood
         mask = keep_mask(accepted, ambiguous, cfg.KEEP)
         counts.update(drawn=n, rejected=int((~accepted).sum()), accepted=int(accepted.sum()),
                       ambiguous=int((accepted & ambiguous).sum()), kept=int(mask.sum()),
@@ -267,7 +267,7 @@ def generate_digit(k, generator, verifier, density, cfg, progbar):
     return arrays, counts
 
 
-def in_distribution(verdict):
+def with_ood_fields(verdict):
     """``verdict`` with ``out_of_distribution`` and ``atypicality`` (all False and 0 without a density)."""
     n = len(verdict["top"])
     return {"out_of_distribution": np.zeros(n, bool), "atypicality": np.zeros(n), **verdict}
@@ -427,7 +427,7 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir):
     x, y = load_images(paths.resolve(cfg.IMAGES))
     print(f"verifying the {len(x)} images of {cfg.IMAGES}")
     reseed_dropout(verifier, cfg.SEED)
-    verdict = in_distribution(verdicts(verifier, x, density, **mc_options(cfg)))
+    verdict = with_ood_fields(verdicts(verifier, x, density, **mc_options(cfg)))
     ood = verdict["out_of_distribution"]
     clear = ~verdict["ambiguous"] & ~ood
     arrays = {name: verdict[name] for name in VERDICT_ARRAYS}
