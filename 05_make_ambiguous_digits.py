@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from models import paths
-from models.ambiguous import draw_mixed, find_mix, mixed_label_generator, verify_between, without_dropout
+from models.ambiguous import draw_mixed, find_mix, mixed_label_generator, verify_between
 from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset
@@ -36,8 +36,8 @@ from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dro
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record
-from models.typicality import density_path, load_density
-from models.verifier import VERIFIERS, build, resolve_precision, verdicts
+from models.typicality import density_path, saved_density
+from models.verifier import VERIFIERS, build, resolve_precision, verdicts, without_dropout
 
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
 N_PER_PAIR = 1200  # ambiguous images kept per pair
@@ -104,12 +104,10 @@ def load_verifier(cfg):
     info = json.loads(sidecar(path).read_text())
     model = build(cfg.VERIFIER, info["dropout"], cfg.MC_PRECISION)
     load_weights(model, path, "rerun 02_generate_and_verify.py --RETRAIN=1 to train it again")
-    record = read_record(density_path(path)) if density_path(path).is_file() else None
-    if not record or record["inputs"].get("verifier") != fingerprint(path):
+    density = saved_density(path, model)
+    if density is None:
         raise UserError(f"{paths.shown(density_path(path))} is missing or belongs to another verifier: run "
                         f"02_generate_and_verify.py --VERIFIER={cfg.VERIFIER} once to fit it.")
-    density = load_density(density_path(path), record, model, record["constants"]["OOD_LAYER"],
-                           record["constants"]["OOD_GRID"])
     print(f"verifier: {paths.shown(path)} ({source}), dropout {info['dropout']}")
     return model, density, path
 

@@ -31,7 +31,8 @@ from models.plots import captioned_grid, curves
 from models.pretrained import SOURCES, choose
 from models.record import make_record, matches, require_match
 from models.trust import aurc, ece, entropy, error_auroc, interval, mutual_information, reliability, risk_coverage
-from models.verifier import VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, train_and_save
+from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, train_and_save,
+                             without_dropout)
 
 ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
 VERIFIER = "default"  # the members' recipe, as 02's constants of the same names
@@ -93,13 +94,6 @@ def load_members(cfg, mnist_train, output_dir):
             model = train_and_save(recipe, mnist_train, path, output_dir / "members" / f"seed_{seed}")
         members.append(model)
     return members
-
-
-def deterministic(model, cfg):
-    """``model`` with dropout off (a rate-0 copy sharing its weights' values)."""
-    copy = build(cfg.VERIFIER, 0.0, cfg.MC_PRECISION)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def mc_passes(model, x, cfg):
@@ -226,7 +220,7 @@ def main(**overrides):
     (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
     x, y = x_test[: cfg.TEST_SUBSET or None], y_test[: cfg.TEST_SUBSET or None]
     members = load_members(cfg, (x_train, y_train), output_dir)
-    singles = [deterministic(member, cfg) for member in members]
+    singles = [without_dropout(member, cfg.VERIFIER, cfg.MC_PRECISION) for member in members]
     print(f"scoring {len(x)} real test images ({cfg.MC_PASSES} MC passes each)")
     scores, probabilities, mc = scores_of(members, singles, x, cfg)
     table = score_table(scores, y)

@@ -41,9 +41,9 @@ from models.files import load_weights  # noqa: E402
 from models.mc import mc_predict, reseed_dropout  # noqa: E402
 from models.record import read_record  # noqa: E402
 from models.typicality import (COVARIANCES, atypicality, density_path, feature_layers, feature_model,  # noqa: E402
-                               features, fit, load_density, threshold)
+                               features, fit, saved_density, threshold)
 from models.trust import auroc  # noqa: E402
-from models.verifier import build, verdicts  # noqa: E402
+from models.verifier import build, verdicts, without_dropout  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)
 ANGLES = (30, 90)  # rotations (degrees) of the shifted digit sets
@@ -61,12 +61,10 @@ SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
 def shipped():
     """The shipped verifier (02's precision), its weights file and its density with 02's constants."""
     path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), "default")
-    record = read_record(density_path(path))
-    constants = record["constants"]
+    constants = read_record(density_path(path))["constants"]
     model = build("default", constants["DROPOUT"], "auto")
     load_weights(model, path, "restore the shipped weights")
-    density = load_density(density_path(path), record, model, constants["OOD_LAYER"], constants["OOD_GRID"])
-    return model, path, density, constants
+    return model, path, saved_density(path, model), constants
 
 
 def noise(n, seed):
@@ -114,8 +112,7 @@ def judge(cfg, model, density, mnist, fashion_test):
     sets = {"mnist_test": (x_test, y_test), "fashion_test": (fashion_test[: cfg.FASHION], None),
             "uniform_noise": (noise(cfg.NOISE, cfg.SEED + 1), None),
             **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
-    deterministic = build("default", 0.0)
-    deterministic.set_weights(model.get_weights())
+    deterministic = without_dropout(model, "default")
     scores, mc = {}, {"passes": 100, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": 10, "min_passes": 10}
     for name, (x, y) in sets.items():
         reseed_dropout(model, cfg.SEED)

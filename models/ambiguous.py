@@ -13,7 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_classifier_input, to_uint8
-from models.verifier import build, verdicts
+from models.verifier import verdicts
 
 
 def mixed_label_generator(generator):
@@ -44,14 +44,6 @@ def draw_mixed(mixed_generator, z, a, b, t, batch_size=500):
     out = [mixed_generator([z[i : i + batch_size], mixed_labels(a, b, t[i : i + batch_size], n_classes)],
                            training=False) for i in range(0, len(z), batch_size)]
     return to_uint8(np.concatenate([ops.convert_to_numpy(o) for o in out]))
-
-
-def without_dropout(verifier, architecture, precision="float32"):
-    """A copy of ``verifier`` (built by ``build(architecture, 0.0, precision)``) with its dropout
-    off: the weight-scaling stand-in for its MC mean, one pass per image."""
-    copy = build(architecture, 0.0, precision)
-    copy.set_weights(verifier.get_weights())
-    return copy
 
 
 def find_mix(mixed_generator, deterministic, z, a, b, steps=8, batch_size=1000):

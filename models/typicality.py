@@ -26,7 +26,7 @@ from keras import layers
 from models.data import to_classifier_input
 from models.files import save_npz
 from models.mc import MCDropout
-from models.record import differences, read_record
+from models.record import differences, fingerprint, read_record
 
 COVARIANCES = {"shared": "one covariance for all classes (Mahalanobis)",
                "class": "one covariance per class (Gaussian discriminant)"}
@@ -134,6 +134,16 @@ def density_path(weights_file):
 
 def save_density(path, density, record):
     save_npz(path, record, **{name: density[name] for name in ARRAYS})
+
+
+def saved_density(weights_file, model):
+    """The density kept beside ``weights_file`` (``model``'s weights) with the layer and grid its
+    record names, or None when there is none or it belongs to other weights."""
+    path = density_path(weights_file)
+    record = read_record(path) if path.is_file() else None
+    if not record or record["inputs"].get("verifier") != fingerprint(weights_file):
+        return None
+    return load_density(path, record, model, record["constants"]["OOD_LAYER"], record["constants"]["OOD_GRID"])
 
 
 def load_density(path, record, model, layer, grid):

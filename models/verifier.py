@@ -80,6 +80,14 @@ def build(architecture, dropout, precision="float32"):
         keras.config.set_dtype_policy(previous)
 
 
+def without_dropout(verifier, architecture, precision="float32"):
+    """A copy of ``verifier`` (built by ``build(architecture, 0.0, precision)``) with its dropout
+    off: the weight-scaling stand-in for its MC mean, one pass per image."""
+    copy = build(architecture, 0.0, precision)
+    copy.set_weights(verifier.get_weights())
+    return copy
+
+
 def resolve_precision(setting):
     """MC_PRECISION as it runs here: "auto" is bfloat16 where the CPU or GPU computes it natively."""
     if setting != "auto":

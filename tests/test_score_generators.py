@@ -12,8 +12,7 @@ from models import paths
 from models.checkpoint import load_generator
 from models.classifier import build_classifier
 from models.files import load_weights
-from models.record import read_record
-from models.typicality import density_path, load_density
+from models.typicality import saved_density
 from models.verifier import VERIFIERS
 
 from conftest import REPO
@@ -30,9 +29,7 @@ def judged(mnist):
     """(verifier, its density, independent classifier, real test 7s, held-out real train 7s): the shipped judges."""
     verifier = VERIFIERS["default"](json.loads((SHIPPED / "verifier_default.json").read_text())["dropout"])
     load_weights(verifier, SHIPPED / "verifier_default.weights.h5", "")
-    record = read_record(density_path(SHIPPED / "verifier_default.weights.h5"))
-    density = load_density(density_path(SHIPPED / "verifier_default.weights.h5"), record, verifier,
-                           record["constants"]["OOD_LAYER"], record["constants"]["OOD_GRID"])
+    density = saved_density(SHIPPED / "verifier_default.weights.h5", verifier)
     classifier = build_classifier(dense_units=512)
     load_weights(classifier, paths.independent_classifier(SHIPPED), "")
     (x_train, y_train), (x_test, y_test) = mnist

@@ -9,7 +9,7 @@ from models.files import load_weights
 from models.mc import MCDropout
 from models.record import read_record
 from models.typicality import atypicality, density_path, feature_layers, feature_model, features, fit, \
-    load_density, threshold
+    saved_density, threshold
 from models.verifier import build, verdicts
 
 
@@ -85,11 +85,9 @@ def test_features_come_from_one_deterministic_pass_on_a_grid():
 
 def test_the_shipped_verifier_calls_noise_unlike_any_digit(mnist):
     path = REPO / "weights" / "pretrained" / "verifier_default.weights.h5"
-    record = read_record(density_path(path))
-    constants = record["constants"]
-    model = build("default", constants["DROPOUT"], "float32")
+    model = build("default", read_record(density_path(path))["constants"]["DROPOUT"], "float32")
     load_weights(model, path, "restore it")
-    density = load_density(density_path(path), record, model, constants["OOD_LAYER"], constants["OOD_GRID"])
+    density = saved_density(path, model)
     noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
     digits = mnist[1][0][:200]
     verdict = verdicts(model, np.concatenate([noise, digits]), density, passes=10, batch=512)
