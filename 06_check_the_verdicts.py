@@ -24,15 +24,19 @@ import keras
 import numpy as np
 
 from models import paths
+from models.classifier import build_classifier, predict_classes
+from models.config import UserError
 from models.data import load_dataset, rotated, to_classifier_input
 from models.files import load_weights, save_figure, write_json, write_text
-from models.mc import PRECISIONS, mc_model, reseed_dropout
+from models.generated import load_ambiguous, load_generated
+from models.mc import PRECISIONS, mc_model, mc_predict, reseed_dropout
 from models.plots import captioned_grid, curves
 from models.pretrained import SOURCES, choose
-from models.record import make_record, matches, require_match
-from models.trust import aurc, ece, entropy, error_auroc, interval, mutual_information, reliability, risk_coverage
-from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, train_and_save,
-                             without_dropout)
+from models.record import make_record, matches, read_record, require_match
+from models.trust import (aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information, reliability,
+                          risk_coverage)
+from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, rule_width,
+                             train_and_save, without_dropout)
 
 ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
 VERIFIER = "default"  # the members' recipe, as 02's constants of the same names
@@ -52,6 +56,12 @@ BINS = 15  # confidence bins of the calibration error
 TEST_SUBSET = 0  # score at most this many test images (0 = all 10,000)
 GALLERY_SIZE = 12  # the clear verdicts with wrong labels shown
 SEED = 0  # dropout seed of the passes
+STABILITY_SEED = 1  # the verdicts are drawn again with this dropout seed: how many flip?
+BORDERLINE = 0.5  # a verdict whose rule width is within this many SDs of k = 2 is called borderline
+BORDERLINE_PASSES = 400  # passes more for the borderline images, to see whether more passes settle them
+GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's data, judged if there ("" = skip)
+AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits, judged if there ("" = skip)
+JUDGE = f"{paths.PRETRAINED_WEIGHTS}/independent_classifier.weights.h5"  # 04's independent classifier
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 WEIGHTS_FROM = "auto"  # as 02's, for the member of seed 2024
 ENSEMBLE_DIR = "weights/verifier_ensemble"  # member of seed s: seed_{s}/verifier_{VERIFIER}.weights.h5
@@ -65,10 +75,14 @@ PROBABILITIES = ["one pass", "MC mean", "ensemble"]  # the predictions calibrati
 def check(cfg):
     problems = config.one_of(cfg, "VERIFIER", VERIFIERS) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     problems += config.one_of(cfg, "MC_PRECISION", PRECISIONS)
-    problems += config.at_least_one(cfg, "MC_BATCH", "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE")
+    problems += config.at_least_one(cfg, "MC_BATCH", "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE",
+                                    "BORDERLINE_PASSES")
     if cfg.MC_PASSES < 2 or any(p < 2 or p > cfg.MC_PASSES for p in cfg.PASSES_SWEEP):
         problems.append(f"MC_PASSES must be at least 2 and PASSES_SWEEP within 2..MC_PASSES, got {cfg.MC_PASSES} and "
                         f"{','.join(map(str, cfg.PASSES_SWEEP))}")
+    if cfg.STABILITY_SEED == cfg.SEED or cfg.BORDERLINE <= 0:
+        problems.append(f"STABILITY_SEED must differ from SEED ({cfg.SEED}) and BORDERLINE be above 0, got "
+                        f"{cfg.STABILITY_SEED} and {cfg.BORDERLINE}")
     if not cfg.ENSEMBLE_SEEDS or len(set(cfg.ENSEMBLE_SEEDS)) < len(cfg.ENSEMBLE_SEEDS):
         problems.append(f"ENSEMBLE_SEEDS must name distinct seeds, got {','.join(map(str, cfg.ENSEMBLE_SEEDS))!r}")
     config.reject(problems)
@@ -96,10 +110,11 @@ def load_members(cfg, mnist_train, output_dir):
     return members
 
 
-def mc_passes(model, x, cfg):
-    """Every pass of every image: (N, MC_PASSES, classes)."""
-    per_call = max(1, cfg.MC_BATCH // cfg.MC_PASSES)
-    each = mc_model(model, cfg.MC_PASSES, per_pass=True)
+def mc_passes(model, x, cfg, count=None):
+    """Every pass of every image: (N, count, classes), MC_PASSES passes unless ``count`` says."""
+    count = count or cfg.MC_PASSES
+    per_call = max(1, cfg.MC_BATCH // count)
+    each = mc_model(model, count, per_pass=True)
     x = to_classifier_input(x)
     progbar = keras.utils.Progbar(len(x), verbose=cfg.VERBOSE, unit_name="image")
     parts = []
@@ -139,28 +154,112 @@ def score_table(scores, y):
     return rows
 
 
-def flag_row(flag, wrong):
-    """The flag's worth: share flagged, error among flagged and clear (with intervals), errors caught."""
-    n_flag, n_clear = int(flag.sum()), int((~flag).sum())
-    k_flag, k_clear = int((flag & wrong).sum()), int((~flag & wrong).sum())
-    return {"flagged": n_flag / len(flag), "error_flagged": k_flag / max(n_flag, 1),
-            "error_flagged_interval": interval(k_flag, n_flag), "error_clear": k_clear / max(n_clear, 1),
-            "error_clear_interval": interval(k_clear, n_clear), "wrong_clear": k_clear, "clear": n_clear,
-            "errors_caught": k_flag / max(int(wrong.sum()), 1)}
-
-
 def sweep(passes, y, cfg):
     """The flag for each k in K_SWEEP and pass count in PASSES_SWEEP: share flagged and errors caught."""
     rows = []
     for count in cfg.PASSES_SWEEP:
         mean, sd = passes[:, :count].mean(axis=1), passes[:, :count].std(axis=1)
-        order = np.argsort(-mean, axis=1, kind="stable")
-        top, challenger, picked = order[:, 0], order[:, 1], np.arange(len(mean))
-        wrong = top != y
+        width, wrong = rule_width(mean, sd), mean.argmax(axis=1) != y
         for k in cfg.K_SWEEP:
-            flag = mean[picked, challenger] + k * sd[picked, challenger] >= mean[picked, top] - k * sd[picked, top]
-            rows.append({"passes": count, "k": k, **flag_row(flag, wrong)})
+            rows.append({"passes": count, "k": k, **flag_summary(width <= k, wrong)})
     return rows
+
+
+def flips(width, again, band, k=2.0):
+    """How two draws of the verdict (rule widths ``width`` and ``again``) differ: the share of
+    images whose flag flips, how many of those sat within ``band`` SDs of ``k`` in the first
+    draw, the share called borderline there, and the flips left between the two firm states."""
+    flipped = (width <= k) != (again <= k)
+    near, near_again = np.abs(width - k) < band, np.abs(again - k) < band
+    return {"flagged": float((width <= k).mean()), "flipped": float(flipped.mean()),
+            "flipped_of_flagged": float(flipped.sum() / max((width <= k).sum(), 1)),
+            "flips_near": float((flipped & near).sum() / max(flipped.sum(), 1)), "borderline": float(near.mean()),
+            "firm_flips": float((flipped & ~near & ~near_again).mean())}
+
+
+def stability(model, x, cfg):
+    """The verdict drawn with dropout seeds SEED and STABILITY_SEED: how many flags flip under
+    the fixed rule at each pass count, under 02's adaptive rule, and when the borderline images
+    get BORDERLINE_PASSES passes more -> (rows, the widths of both 100-pass draws)."""
+    draws, extended, adaptive = [], [], []
+    for seed in (cfg.SEED, cfg.STABILITY_SEED):
+        print(f"the verdicts again with dropout seed {seed}: fixed, then adaptive")
+        reseed_dropout(model, seed)
+        passes = mc_passes(model, x, cfg)
+        width = rule_width(passes.mean(axis=1), passes.std(axis=1))
+        near = np.flatnonzero(np.abs(width - 2) < cfg.BORDERLINE)
+        width_more = width.copy()
+        if len(near):
+            more = np.concatenate([passes[near], mc_passes(model, x[near], cfg, cfg.BORDERLINE_PASSES)], axis=1)
+            width_more[near] = rule_width(more.mean(axis=1), more.std(axis=1))
+        draws.append(passes)
+        extended.append(width_more)
+        reseed_dropout(model, seed)
+        mean, sd, used = mc_predict(model, x, cfg.MC_PASSES, cfg.MC_BATCH, rule="adaptive")
+        adaptive.append((rule_width(mean, sd), float(used.mean())))
+    rows = []
+    for count in cfg.PASSES_SWEEP:
+        widths = [rule_width(p[:, :count].mean(axis=1), p[:, :count].std(axis=1)) for p in draws]
+        rows.append({"rule": f"fixed, {count} passes", "mean_passes": count, **flips(*widths, cfg.BORDERLINE)})
+    rows.append({"rule": f"adaptive, {cfg.MC_PASSES} at most (02's)", "mean_passes": adaptive[0][1],
+                 **flips(adaptive[0][0], adaptive[1][0], cfg.BORDERLINE)})
+    widths = [rule_width(p.mean(axis=1), p.std(axis=1)) for p in draws]
+    borderline = (np.abs(widths[0] - 2) < cfg.BORDERLINE).mean()
+    rows.append({"rule": f"fixed, {cfg.MC_PASSES} + {cfg.BORDERLINE_PASSES} for the borderline",
+                 "mean_passes": cfg.MC_PASSES + borderline * cfg.BORDERLINE_PASSES,
+                 **flips(*extended, cfg.BORDERLINE)})
+    return rows, widths
+
+
+def load_judge(cfg):
+    """04's independent classifier (its own architecture, trained on other real images than the
+    verifier's), built from the constants its weights file records."""
+    path = paths.resolve(cfg.JUDGE)
+    fix = "run 04_train_classifier_on_synthetic.py to make it, or name another with --JUDGE"
+    if not path.is_file():
+        raise UserError(f"The independent classifier {paths.shown(path)} is missing: {fix}.")
+    constants = (read_record(path, fix) or {}).get("constants", {})
+    if "FILTERS" not in constants or "DENSE_UNITS" not in constants:
+        raise UserError(f"{paths.shown(path)} does not record its FILTERS and DENSE_UNITS: {fix}.")
+    judge = build_classifier(tuple(constants["FILTERS"]), constants["DENSE_UNITS"], name="independent_classifier")
+    load_weights(judge, path, fix)
+    return judge
+
+
+def judge_generated(judge, cfg):
+    """02's data through the independent judge: per digit, how often it disputes 02's label among
+    the clear and the ambiguous accepted images (None when GENERATED is not there)."""
+    path = paths.resolve(cfg.GENERATED) if cfg.GENERATED else None
+    if path is None or not path.is_file():
+        print(f"no generated data at {cfg.GENERATED!r}: run 02_generate_and_verify.py to judge its labels too")
+        return None
+    data = load_generated(path, "02_generate_and_verify.py")
+    label, ambiguous = data["y_train"], data["ambiguous"]
+    disputed = predict_classes(judge, data["x_train"]) != label
+    rows = [{"digit": int(d), **flag_summary(ambiguous[label == d], disputed[label == d])} for d in np.unique(label)]
+    return {"path": paths.shown(path), "digits": rows, "all": flag_summary(ambiguous, disputed)}
+
+
+def judge_between(judge, cfg):
+    """05's between-class digits through the independent judge: does it too see the two classes the
+    verifier saw, and does it agree with the labels of their clear twins (None when AMBIGUOUS is
+    not there)."""
+    path = paths.resolve(cfg.AMBIGUOUS) if cfg.AMBIGUOUS else None
+    data = load_ambiguous(path, 0)
+    if data is None:
+        print(f"no between-class digits at {cfg.AMBIGUOUS!r}: run 05_make_ambiguous_digits.py to judge them too")
+        return None
+    probs = np.asarray(judge.predict(to_classifier_input(data["x_train"]), batch_size=1024, verbose=0))
+    pair = np.sort(np.argsort(-data["mean"], axis=1)[:, :2], axis=1)
+    judged_pair = np.sort(np.argsort(-probs, axis=1)[:, :2], axis=1)
+    twins, label = data["x_clear"][data["clear"]], data["y_train"][data["clear"]]
+    disputed = int((predict_classes(judge, twins) != label).sum())
+    return {"path": paths.shown(path), "between": len(probs),
+            "judge_top_in_pair": float((probs.argmax(1)[:, None] == pair).any(1).mean()),
+            "judge_pair_same": float((judged_pair == pair).all(1).mean()),
+            "judge_second_median": float(np.median(np.sort(probs, axis=1)[:, -2])),
+            "twins": len(twins), "twins_disputed": disputed / max(len(twins), 1),
+            "twins_disputed_interval": interval(disputed, len(twins))}
 
 
 def shift(members, singles, x, y, matched, cfg):
@@ -176,40 +275,90 @@ def shift(members, singles, x, y, matched, cfg):
                            ("MC", mc["ambiguous"]),
                            ("ensemble", probabilities["ensemble"].max(1) < matched["ensemble"])):
             label = probabilities["MC mean" if name == "MC" else name].argmax(1)
-            row[name] = {"accuracy": float((label == y).mean()), **flag_row(flag, label != y)}
+            row[name] = {"accuracy": float((label == y).mean()), **flag_summary(flag, label != y)}
         rows.append(row)
     return rows
 
 
-def report_markdown(table, flag, calibration, sweep_rows, shift_rows, headline, cfg):
-    lines = [f"# How far to trust a label: {headline['images']} real MNIST test images", "",
+def rate(summary, which):
+    """``"0.031% (3 of 9,650; 0.011-0.091%)"``: the error rate among the ``which`` ("clear" or
+    "flagged") images of a flag_summary, with its counts and 95% interval."""
+    n = summary["clear"] if which == "clear" else summary["n_flagged"]
+    low, high = summary[f"error_{which}_interval"]
+    d = 3 if which == "clear" else 1
+    return f"{summary[f'error_{which}']:.{d}%} ({summary[f'wrong_{which}']} of {n:,}; {low:.{d}%}-{high:.{d}%})"
+
+
+def report_markdown(results, cfg):
+    flag, judged = results["flag"], results["judged"]
+    low, high = flag["error_clear_interval"]
+    lines = [f"# How far to trust a label: {results['images']} real MNIST test images", "",
              f"Verifier: 02's ({cfg.VERIFIER}, dropout {cfg.DROPOUT}), {cfg.MC_PASSES} MC passes for every image, "
              f"{cfg.MC_PRECISION}; ensemble of {len(cfg.ENSEMBLE_SEEDS)} verifiers (seeds "
-             f"{', '.join(map(str, cfg.ENSEMBLE_SEEDS))}).", "",
-             f"**Of the clear labels, {headline['clear_wrong_per_10000']:.1f} in 10,000 are wrong** (95% interval "
-             f"{headline['clear_interval'][0] * 1e4:.1f}-{headline['clear_interval'][1] * 1e4:.1f}); "
-             f"**of the ambiguous, {headline['ambiguous_error']:.1%}** ({headline['ambiguous_interval'][0]:.1%}-"
-             f"{headline['ambiguous_interval'][1]:.1%}).", "",
-             "| score | misclassification AUROC | AURC (x 1000) | error rate of its label |", "|---|---|---|---|"]
-    lines += [f"| {r['score']} | {r['auroc']:.4f} | {r['aurc'] * 1000:.3f} | {r['error_rate']:.2%} |" for r in table]
+             f"{', '.join(map(str, cfg.ENSEMBLE_SEEDS))}); independent judge {cfg.JUDGE}.", "",
+             f"**Of the clear labels, {flag['error_clear'] * 1e4:.1f} in 10,000 are wrong** (95% interval "
+             f"{low * 1e4:.1f}-{high * 1e4:.1f}); **of the ambiguous, {flag['error_flagged']:.1%}** "
+             f"({flag['error_flagged_interval'][0]:.1%}-{flag['error_flagged_interval'][1]:.1%}).", ""]
+    if judged["generated"]:
+        every = judged["generated"]["all"]
+        low, high = every["error_clear_interval"]
+        lines += [f"**Of the clear labels of 02's data, {every['error_clear'] * 1e4:.1f} in 10,000 are disputed by the "
+                  f"independent judge** ({low * 1e4:.1f}-{high * 1e4:.1f}); **of the ambiguous, "
+                  f"{every['error_flagged']:.1%}**. On real test digits the judge disputes "
+                  f"{judged['test']['error_clear'] * 1e4:.1f} in 10,000 clear labels, where "
+                  f"{flag['error_clear'] * 1e4:.1f} are wrong: a dispute is an upper bound on an error.", ""]
+    lines += ["| score | misclassification AUROC | AURC (x 1000) | error rate of its label |", "|---|---|---|---|"]
+    lines += [f"| {r['score']} | {r['auroc']:.4f} | {r['aurc'] * 1000:.3f} | {r['error_rate']:.2%} |"
+              for r in results["scores"]]
     lines += ["", "| 2-SD flag | flagged | error among flagged | error among clear | errors caught |",
               "|---|---|---|---|---|",
-              f"| k = 2, {cfg.MC_PASSES} passes | {flag['flagged']:.2%} | {flag['error_flagged']:.2%} | "
-              f"{flag['error_clear']:.3%} ({flag['wrong_clear']} of {flag['clear']}) | {flag['errors_caught']:.1%} |",
-              "",
+              f"| k = 2, {cfg.MC_PASSES} passes | {flag['flagged']:.2%} | {rate(flag, 'flagged')} | "
+              f"{rate(flag, 'clear')} | {flag['errors_caught']:.1%} |", "",
               f"Expected calibration error ({cfg.BINS} bins): "
-              + ", ".join(f"{name} {value:.4f}" for name, value in calibration.items()) + ".", "",
+              + ", ".join(f"{name} {value:.4f}" for name, value in results["calibration"].items()) + ".", "",
               "| passes | k | flagged | errors caught | error among clear |", "|---|---|---|---|---|"]
     lines += [f"| {r['passes']} | {r['k']} | {r['flagged']:.2%} | {r['errors_caught']:.1%} | {r['error_clear']:.3%} |"
-              for r in sweep_rows]
+              for r in results["sweep"]]
+    lines += ["", f"Stability: the verdicts drawn again with dropout seed {cfg.STABILITY_SEED} (first draw: seed "
+              f"{cfg.SEED}). Borderline: rule width within {cfg.BORDERLINE} SD of k = 2 in the first draw; firm flips: "
+              "flips where neither draw was borderline.", "",
+              "| rule | mean passes | flagged | flags that flip | flips / flagged | flips that were borderline | "
+              "borderline | firm flips |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['rule']} | {r['mean_passes']:.1f} | {r['flagged']:.2%} | {r['flipped']:.2%} | "
+              f"{r['flipped_of_flagged']:.1%} | {r['flips_near']:.0%} | {r['borderline']:.2%} | {r['firm_flips']:.3%} |"
+              for r in results["stability"]]
     lines += ["", "| angle | " + " | ".join(f"{n}: accuracy, flagged, error among clear" for n in ("one pass", "MC",
                                                                                                   "ensemble")) + " |",
               "|---|---|---|---|"]
-    for r in shift_rows:
+    for r in results["shift"]:
         cells = [f"{r[n]['accuracy']:.1%}, {r[n]['flagged']:.1%}, {r[n]['error_clear']:.2%}"
                  for n in ("one pass", "MC", "ensemble")]
         lines.append(f"| {r['angle']} | " + " | ".join(cells) + " |")
+    lines += judged_markdown(judged)
     return "\n".join(lines) + "\n"
+
+
+def judged_markdown(judged):
+    """The independent judge's disputes with the verifier's labels, real and generated."""
+    lines = ["", "The independent judge against the verifier's label (a dispute: the judge names another digit):", "",
+             "| images | clear | disputed among clear | ambiguous | disputed among ambiguous |",
+             "|---|---|---|---|---|",
+             f"| real MNIST test | {judged['test']['clear']:,} | {rate(judged['test'], 'clear')} | "
+             f"{judged['test']['n_flagged']:,} | {rate(judged['test'], 'flagged')} |"]
+    if judged["generated"]:
+        for r in [*judged["generated"]["digits"], {"digit": "all", **judged["generated"]["all"]}]:
+            name = "all digits" if r["digit"] == "all" else f"digit {r['digit']}"
+            lines.append(f"| 02's {name} | {r['clear']:,} | {rate(r, 'clear')} | {r['n_flagged']:,} | "
+                         f"{rate(r, 'flagged')} |")
+    between = judged["between"]
+    if between:
+        low, high = between["twins_disputed_interval"]
+        lines += ["", f"05's {between['between']:,} between-class digits: the judge's top class is one of the "
+                  f"verifier's two in {between['judge_top_in_pair']:.1%}, its top two are the verifier's two in "
+                  f"{between['judge_pair_same']:.1%}, and its second class holds a median "
+                  f"{between['judge_second_median']:.0%} of the probability. Of their {between['twins']:,} clear twins "
+                  f"it disputes {between['twins_disputed']:.2%} ({low:.2%}-{high:.2%})."]
+    return lines
 
 
 def main(**overrides):
@@ -225,31 +374,44 @@ def main(**overrides):
     scores, probabilities, mc = scores_of(members, singles, x, cfg)
     table = score_table(scores, y)
     wrong = mc["top"] != y
-    flag = flag_row(mc["ambiguous"], wrong)
+    flag = flag_summary(mc["ambiguous"], wrong)
     calibration = {name: ece(p.max(1), p.argmax(1) == y, cfg.BINS) for name, p in probabilities.items()}
     sweep_rows = sweep(mc["passes"], y, cfg)
+    stability_rows, widths = stability(members[0], x, cfg)
     # one pass and the ensemble flag as many test images as the 2-SD rule, for the shift comparison
     matched = {name: float(np.quantile(probabilities[name].max(1), flag["flagged"]))
                for name in ("one pass", "ensemble")}
     shift_rows = shift(members, singles, x_test[: cfg.ROTATED], y_test[: cfg.ROTATED], matched, cfg)
-    headline = {"images": len(x), "clear_wrong_per_10000": flag["error_clear"] * 1e4,
-                "clear_interval": flag["error_clear_interval"], "ambiguous_error": flag["error_flagged"],
-                "ambiguous_interval": flag["error_flagged_interval"]}
-    record = make_record(cfg, inputs={"MNIST test images": x})
-    write_json(output_dir / "report.json", {"scores": table, "flag": flag, "calibration": calibration,
-                                            "sweep": sweep_rows, "shift": shift_rows, "headline": headline,
-                                            "record": record})
-    markdown = report_markdown(table, flag, calibration, sweep_rows, shift_rows, headline, cfg)
+    judge = load_judge(cfg)
+    judged = {"test": flag_summary(mc["ambiguous"], predict_classes(judge, x) != mc["top"]),
+              "generated": judge_generated(judge, cfg), "between": judge_between(judge, cfg)}
+    files = {"judge": cfg.JUDGE, "generated data": cfg.GENERATED, "between-class digits": cfg.AMBIGUOUS}
+    files = {name: paths.resolve(path) for name, path in files.items() if path and paths.resolve(path).is_file()}
+    record = make_record(cfg, inputs={"MNIST test images": x, **files})
+    results = {"scores": table, "flag": flag, "calibration": calibration, "sweep": sweep_rows,
+               "stability": stability_rows, "shift": shift_rows, "judged": judged, "images": len(x)}
+    write_json(output_dir / "report.json", {**results, "record": record})
+    markdown = report_markdown(results, cfg)
     write_text(output_dir / "report.md", markdown)
-    save_figures(scores, probabilities, mc, sweep_rows, shift_rows, x, y, cfg, output_dir)
+    save_figures(scores, probabilities, mc, results, widths, x, y, cfg, output_dir)
     print(markdown)
     print(f"report and figures in {paths.shown(output_dir)}")
 
 
-def save_figures(scores, probabilities, mc, sweep_rows, shift_rows, x, y, cfg, output_dir):
+def save_figures(scores, probabilities, mc, results, widths, x, y, cfg, output_dir):
+    sweep_rows, shift_rows = results["sweep"], results["shift"]
     risk = {name: risk_coverage(score, label != y) for name, (score, label) in scores.items()}
     save_figure(curves(risk, "coverage (share of images kept, most trusted first)", "error among kept",
-                       title="risk-coverage on real MNIST test", log_y=True), output_dir / "risk_coverage.png")
+                       title="risk-coverage on real MNIST test", log_y=True, xlim=(0.9, 1)),
+                output_dir / "risk_coverage.png")
+    edges = np.linspace(0, 6, 61)
+    flipped = (widths[0] <= 2) != (widths[1] <= 2)
+    counts = {"every image": np.histogram(widths[0], edges)[0],
+              f"flag flips under seed {cfg.STABILITY_SEED}": np.histogram(widths[0][flipped], edges)[0]}
+    save_figure(curves({name: (edges[:-1] + 0.05, c) for name, c in counts.items()},
+                       "rule width: the k at which the verdict flips (k <= width: clear)", "images",
+                       title=f"where the flag flips between two draws of {cfg.MC_PASSES} passes", log_y=1,
+                       marked=(2.0, 0, "k = 2")), output_dir / "stability.png")
     bins = {name: reliability(p.max(1), p.argmax(1) == y, cfg.BINS)[1:] for name, p in probabilities.items()}
     save_figure(curves(bins, "confidence (bin mean)", "accuracy", title="reliability", diagonal=True),
                 output_dir / "reliability.png")

@@ -177,9 +177,11 @@ def slide_figure(images, mean, sd, pairs, mixes, title=None):
     return fig
 
 
-def curves(lines, xlabel, ylabel, title=None, log_y=False, diagonal=False, marked=None):
+def curves(lines, xlabel, ylabel, title=None, log_y=False, diagonal=False, marked=None, xlim=None):
     """One line per ``{name: (x, y)}``; ``diagonal`` draws y = x (a reliability diagram's ideal),
-    ``marked = (x, y, text)`` a point to point out (e.g. the shipped setting)."""
+    ``marked = (x, y, text)`` a point to point out (e.g. the shipped setting), ``log_y`` a
+    log y axis, linear below 1e-4 (or below ``log_y`` if a number: 1 for counts), ``xlim`` the
+    x range shown (the y range follows the points inside it)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, (x, y) in lines.items():
         ax.plot(x, y, marker="o" if len(x) <= 20 else None, markersize=3, label=name)
@@ -188,7 +190,12 @@ def curves(lines, xlabel, ylabel, title=None, log_y=False, diagonal=False, marke
     if marked:
         ax.plot(marked[0], marked[1], marker="*", markersize=14, color="black", linestyle="none", label=marked[2])
     if log_y:
-        ax.set_yscale("symlog", linthresh=1e-4)
+        ax.set_yscale("symlog", linthresh=1e-4 if log_y is True else log_y)
+    if xlim:
+        ax.set_xlim(*xlim)
+        inside = [v for x, y in lines.values() for u, v in zip(x, y) if xlim[0] <= u <= xlim[1]]
+        if inside:
+            ax.set_ylim(min(inside), max(inside) * 1.05)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -9,7 +9,8 @@ Scores are "higher = more likely wrong". Judged on images of known class:
   (the area under the risk-coverage curve; Geifman and El-Yaniv 2017);
 - ``ece``: expected calibration error of a predicted probability (15 equal-width bins of
   confidence, Guo et al. 2017), and ``reliability``, the bins themselves;
-- ``interval``: a 95% Wilson interval for a rate.
+- ``interval``: a 95% Wilson interval for a rate; ``flag_summary``: what a flag (e.g. "ambiguous")
+  is worth, the error rate among flagged and clear images with their intervals.
 """
 
 import numpy as np
@@ -103,3 +104,14 @@ def interval(k, n, z=1.96):
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def flag_summary(flag, wrong):
+    """The flag's worth: share flagged, error among flagged and clear (with intervals), errors caught."""
+    flag, wrong = np.asarray(flag, bool), np.asarray(wrong, bool)
+    n_flag, n_clear = int(flag.sum()), int((~flag).sum())
+    k_flag, k_clear = int((flag & wrong).sum()), int((~flag & wrong).sum())
+    return {"flagged": n_flag / max(len(flag), 1), "error_flagged": k_flag / max(n_flag, 1),
+            "error_flagged_interval": interval(k_flag, n_flag), "error_clear": k_clear / max(n_clear, 1),
+            "error_clear_interval": interval(k_clear, n_clear), "wrong_clear": k_clear, "clear": n_clear,
+            "wrong_flagged": k_flag, "n_flagged": n_flag, "errors_caught": k_flag / max(int(wrong.sum()), 1)}

@@ -133,6 +133,20 @@ def ambiguity(mean, sd):
     return top, challenger, ambiguous
 
 
+def rule_width(mean, sd):
+    """The width k (in SDs) at which the ambiguity rule's verdict flips, (N,): the image is
+    ambiguous under a k-SD rule iff ``k >= width``, so 02's verdict is ``width <= 2``.
+    ``width = (mean[top] - mean[challenger]) / (sd[top] + sd[challenger])``; inf where both
+    SDs are 0 and the means differ, 0 on a tie."""
+    mean, sd = np.asarray(mean, np.float64), np.asarray(sd, np.float64)
+    order = np.argsort(-mean, axis=1, kind="stable")
+    rows = np.arange(len(mean))
+    lead = mean[rows, order[:, 0]] - mean[rows, order[:, 1]]
+    spread = sd[rows, order[:, 0]] + sd[rows, order[:, 1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lead <= 0, 0.0, lead / spread)
+
+
 def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, verbose=1):
     """Fit ``model`` on uint8 ``train = (x, y)``; keep the weights of the best validation
     accuracy at ``best_path``, log epochs to the CSV ``log_path``; returns the history."""

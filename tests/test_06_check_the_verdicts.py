@@ -16,11 +16,21 @@ def script():
 
 
 @pytest.fixture(scope="module")
-def out(script, tmp_path_factory):
+def out(script, tmp_path_factory, mnist):
+    """06 on 150 test images, with real train digits standing in for 02's and 05's data."""
     root = tmp_path_factory.mktemp("w06")
+    (x, y), _ = mnist
+    rng = np.random.default_rng(0)
+    np.savez(root / "generated.npz", x_train=x[:200], y_train=y[:200], ambiguous=rng.random(200) < 0.2,
+             x_raw=x[:200], y_raw=y[:200])
+    mean = np.full((60, 10), 0.02, "float32")
+    mean[np.arange(60), y[200:260]] = 0.5
+    np.savez(root / "ambiguous.npz", x_train=x[200:260], y_train=y[200:260], mean=mean, x_clear=x[300:360],
+             clear=rng.random(60) < 0.9, test_ambiguous=np.zeros(10, bool))
     script.main(ENSEMBLE_SEEDS="1,2", VERIFIER_EPOCHS=1, VERIFIER_SUBSET=600, VERIFIER_VAL_SIZE=200, TEST_SUBSET=150,
-                ROTATED=40, ANGLES="0,90", MC_PASSES=10, PASSES_SWEEP="5,10", K_SWEEP="1,2,3", VERBOSE=0,
-                ENSEMBLE_DIR=str(root / "ensemble"), OUTPUT_DIR=str(root / "out"))
+                ROTATED=40, ANGLES="0,90", MC_PASSES=10, PASSES_SWEEP="5,10", K_SWEEP="1,2,3", BORDERLINE_PASSES=20,
+                VERBOSE=0, ENSEMBLE_DIR=str(root / "ensemble"), OUTPUT_DIR=str(root / "out"),
+                GENERATED=str(root / "generated.npz"), AMBIGUOUS=str(root / "ambiguous.npz"))
     return root
 
 
@@ -29,9 +39,11 @@ def test_members_are_trained_once_and_kept(script, out, capsys):
         assert (out / "ensemble" / f"seed_{seed}" / "verifier_default.weights.h5").is_file()
     script.main(ENSEMBLE_SEEDS="1,2", VERIFIER_EPOCHS=1, VERIFIER_SUBSET=600, VERIFIER_VAL_SIZE=200, TEST_SUBSET=20,
                 ROTATED=10, ANGLES="0", MC_PASSES=4, PASSES_SWEEP="4", VERBOSE=0, ENSEMBLE_DIR=str(out / "ensemble"),
-                OUTPUT_DIR=str(out / "again"))
+                OUTPUT_DIR=str(out / "again"), GENERATED="", AMBIGUOUS=str(out / "nothing_here.npz"))
     printed = capsys.readouterr().out
     assert "training" not in printed and "ensemble member of seed 2" in printed
+    assert "run 05_make_ambiguous_digits.py to judge them too" in printed
+    assert json.loads((out / "again" / "report.json").read_text())["judged"]["generated"] is None
 
 
 def test_report_holds_every_score_and_figure(out):
@@ -51,8 +63,28 @@ def test_report_holds_every_score_and_figure(out):
     flag = report["flag"]
     assert flag["clear"] + round(flag["flagged"] * 150) == 150
     assert [r["angle"] for r in report["shift"]] == [0, 90]
-    for name in ("risk_coverage.png", "reliability.png", "k_sweep.png", "shift.png", "report.md"):
+    for name in ("risk_coverage.png", "reliability.png", "k_sweep.png", "shift.png", "stability.png", "report.md"):
         assert (out / "out" / name).stat().st_size > 500
+
+
+def test_stability_compares_two_draws_of_each_rule(out):
+    rows = json.loads((out / "out" / "report.json").read_text())["stability"]
+    assert [r["rule"] for r in rows] == ["fixed, 5 passes", "fixed, 10 passes", "adaptive, 10 at most (02's)",
+                                         "fixed, 10 + 20 for the borderline"]
+    for r in rows:
+        assert 0 <= r["firm_flips"] <= r["flipped"] <= 1 and 0 <= r["borderline"] <= 1
+    assert rows[2]["mean_passes"] <= 10 and rows[3]["mean_passes"] == 10 + 20 * rows[1]["borderline"]
+
+
+def test_the_judge_counts_disputes_per_digit(out, mnist):
+    judged = json.loads((out / "out" / "report.json").read_text())["judged"]
+    digits = judged["generated"]["digits"]
+    assert [r["digit"] for r in digits] == sorted(set(mnist[0][1][:200].tolist()))
+    assert sum(r["clear"] + r["n_flagged"] for r in digits) == 200
+    every = judged["generated"]["all"]
+    assert every["error_clear"] < 0.05, "real digits with their true labels: the judge rarely disputes them"
+    assert judged["between"]["between"] == 60 and judged["between"]["judge_top_in_pair"] > 0.9
+    assert "disputed by the independent judge" in (out / "out" / "report.md").read_text()
 
 
 def test_bad_constants_are_refused_before_work(script):
@@ -60,3 +92,5 @@ def test_bad_constants_are_refused_before_work(script):
         script.main(MC_PASSES=10, PASSES_SWEEP="30")
     with pytest.raises(ConfigError, match="ENSEMBLE_SEEDS must name distinct seeds"):
         script.main(ENSEMBLE_SEEDS="1,1")
+    with pytest.raises(ConfigError, match="STABILITY_SEED must differ from SEED"):
+        script.main(STABILITY_SEED=0)

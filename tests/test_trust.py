@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from models.trust import aurc, auroc, ece, entropy, error_auroc, interval, mutual_information, reliability, \
-    risk_coverage
+from models.trust import aurc, auroc, ece, entropy, error_auroc, flag_summary, interval, mutual_information, \
+    reliability, risk_coverage
 
 
 def test_auroc_on_known_answers():
@@ -54,3 +54,12 @@ def test_wilson_interval():
     low, high = interval(3, 10000)
     assert low < 3e-4 < high and 0 < low and high < 1e-3
     assert interval(0, 100)[0] == 0.0 and interval(0, 100)[1] == pytest.approx(0.037, abs=0.001)
+
+
+def test_flag_summary_counts_errors_on_each_side_of_the_flag():
+    flag = np.array([True, True, False, False, False, False])
+    wrong = np.array([True, False, True, False, False, False])
+    summary = flag_summary(flag, wrong)
+    assert summary["flagged"] == pytest.approx(2 / 6) and summary["n_flagged"] == 2 and summary["clear"] == 4
+    assert summary["error_flagged"] == 0.5 and summary["error_clear"] == 0.25 and summary["errors_caught"] == 0.5
+    assert summary["error_clear_interval"] == interval(1, 4)

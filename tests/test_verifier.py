@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models.mc import MCDropout, mc_predict, reseed_dropout
-from models.verifier import ambiguity, build_reference_verifier, build_verifier, mc_scores
+from models.verifier import ambiguity, build_reference_verifier, build_verifier, mc_scores, rule_width
 
 
 def tiny_verifier(dropout, seed=0):
@@ -143,6 +143,10 @@ def test_ambiguity_rule_on_hand_built_cases():
     assert top.tolist() == [0, 0, 0, 0, 0, 2]
     assert challenger.tolist() == [1, 1, 1, 1, 2, 1]  # row 2: classes 1 and 2 tie, the lower wins
     assert ambiguous.tolist() == [False, True, True, False, True, False]
+    width = rule_width(mean, sd)
+    np.testing.assert_allclose(width[[0, 1, 2, 5]], [42.5, 1.5, 2.0, 5.0])
+    assert width[4] == 0 and width[3] > 2, "a tie is ambiguous at any width; a hair apart is clear at 2"
+    assert ((width <= 2) == ambiguous).all(), "02's verdict is the width at k = 2"
 
 
 def test_verifier_architectures_output_probabilities(images):
