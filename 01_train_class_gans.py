@@ -15,6 +15,7 @@ import numpy as np
 from models import paths
 from models.checkpoint import export_generator, load_generator
 from models.data import load_dataset, select_class, to_gan_range, to_uint8
+from models.device import devices, tune_for_device
 from models.dcgan import build_discriminator, build_generator
 from models.files import save_figure
 from models.gan import GAN, LOSSES, generate_images, negatives_per_batch
@@ -49,7 +50,7 @@ RETRAIN = False  # train from scratch even where a checkpoint or generator of th
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 WEIGHTS_DIR = paths.CLASS_GANS_WEIGHTS  # generator_{k}.weights.h5 (+ .json) and checkpoints/
 OUTPUT_DIR = paths.CLASS_GANS_OUTPUT  # per-digit CSV, loss curves, sample grids
-WORKERS = 2  # digits trained at once, each by this script in its own process (1 = one after another, here)
+WORKERS = 0  # digits trained at once, each in a process (1 = one after another, here; 0 = one per core, 10 on GPUs)
 VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch (what workers print), 0 = silent
 
 
@@ -57,7 +58,7 @@ def check(cfg):
     """Reject impossible constants before any data is loaded."""
     config.reject(config.distinct_digits(cfg) + config.distinct_digits(cfg, "NEGATIVE_DIGITS")
                   + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "WORKERS",
+                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY",
                                         "STEPS_PER_CALL")
                   + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
                   + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
@@ -149,6 +150,8 @@ def save_overview(weights_dir, output_dir, seed):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    kind, count = devices()
+    tune_for_device(cfg, "WORKERS", found=(kind, count))
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR)
     (x_train, y_train), _ = load_dataset("mnist", cfg.DATA_DIR or None)
     images = {k: digit_images(x_train, y_train, k, cfg) for k in cfg.CLASSES}
@@ -157,7 +160,7 @@ def main(**overrides):
     failed = []
     if cfg.WORKERS > 1 and len(to_train) > 1:  # each digit by this script, in a process of its own
         constants = {**vars(cfg), "WORKERS": 1, "VERBOSE": min(cfg.VERBOSE, 1) * 2}
-        failed = run_each(__file__, constants, "CLASSES", to_train, cfg.WORKERS)
+        failed = run_each(__file__, constants, "CLASSES", to_train, cfg.WORKERS, gpus=count * (kind == "gpu"))
     else:
         for k in to_train:
             try:

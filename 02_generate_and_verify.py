@@ -28,6 +28,7 @@ from models import paths
 from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset, to_uint8
+from models.device import tune_for_device, use_all_devices
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.gan import generate_images
 from models.generated import draws_needed, load_images
@@ -48,7 +49,7 @@ MC_PASSES = 100  # stochastic verifier passes per image (the most, under the ada
 MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
 MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
 MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
-MC_BATCH = 512  # rows (images x passes) per verifier call: 512 is fastest on a 2-core CPU; raise it on a GPU
+MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 512 on a CPU, 16384 per GPU)
 MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: only about as many as still needed)
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
@@ -87,7 +88,7 @@ def check(cfg):
     problems = (config.one_of(cfg, "GENERATOR", GENERATOR_HINTS) + config.one_of(cfg, "KEEP", KEEP_MODES)
                 + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
                 + config.one_of(cfg, "VERIFIER", VERIFIERS) + config.distinct_digits(cfg))
-    problems += config.at_least_one(cfg, "N_PER_CLASS", "MC_BATCH", "DRAW_BATCH", "MAX_DRAWS",
+    problems += config.at_least_one(cfg, "N_PER_CLASS", "DRAW_BATCH", "MAX_DRAWS",
                                     "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE", "GALLERY_SIZE")
     problems += mc_problems(cfg) + config.one_of(cfg, "OOD_COVARIANCE", COVARIANCES)
     if not re.fullmatch(r"conv[1-9]|dense", cfg.OOD_LAYER):
@@ -422,7 +423,7 @@ def save_atypical_figure(kept, kept_scores, rejected, rejected_scores, path, siz
                                    title=title), path)
 
 
-def verify_images(cfg, verifier, density, verifier_info, output_dir):
+def verify_images(cfg, verifier, density, verifier_info, output_dir, device):
     """IMAGES mode: the verdict on each of the user's images -> verdicts.npz, summary and figures."""
     x, y = load_images(paths.resolve(cfg.IMAGES))
     print(f"verifying the {len(x)} images of {cfg.IMAGES}")
@@ -446,7 +447,7 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir):
     save_npz(output_dir / "verdicts.npz", record, **arrays)
     write_json(output_dir / "summary.json", {"images": cfg.IMAGES, "n": len(x), "verifier": verifier_info,
                                              **{name: int(rows.sum()) for name, rows in shares.items()},
-                                             "record": record})
+                                             "device": device, "record": record})
     write_text(output_dir / "summary.md", "\n".join(lines) + "\n")
     top = verdict["top"]
     scores, classes = verdict["atypicality"], range(verdict["mean"].shape[1])
@@ -468,6 +469,8 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    use_all_devices()
+    device = tune_for_device(cfg, "MC_BATCH")
     cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)  # recorded as it runs
     print(f"verdicts: {mc_text(cfg)}")
     default_dir = paths.GENERATED_OUTPUT[cfg.GENERATOR]
@@ -479,7 +482,7 @@ def main(**overrides):
     verifier, density, verifier_info, verifier_file = get_verifier(cfg, mnist, paths.resolve(cfg.WEIGHTS_DIR),
                                                                    output_dir)
     if cfg.IMAGES:
-        return verify_images(cfg, verifier, density, verifier_info, output_dir)
+        return verify_images(cfg, verifier, density, verifier_info, output_dir, device)
     inputs = {"verifier": fingerprint(verifier_file)}
     progbar = keras.utils.Progbar(cfg.N_PER_CLASS * len(cfg.CLASSES), verbose=cfg.VERBOSE, unit_name="image")
     per_digit, rows = {}, []
@@ -507,7 +510,8 @@ def main(**overrides):
                 for name in ("mean", "sd", "passes", "challenger", "ambiguous", "atypicality")})
     write_json(output_dir / "summary.json", {"generator": cfg.GENERATOR, "keep": cfg.KEEP,
                                              "n_per_class": cfg.N_PER_CLASS, "verifier": verifier_info,
-                                             "classes": rows, "all": total_row(rows), "record": record})
+                                             "classes": rows, "all": total_row(rows), "device": device,
+                                             "record": record})
     write_text(output_dir / "summary.md", summary_markdown(rows, cfg, verifier_info))
     save_figures(per_digit, rows, output_dir, cfg.GALLERY_SIZE)
     print(summary_markdown(rows, cfg, verifier_info))

@@ -19,6 +19,7 @@ from models import paths
 from models.acgan import build_acgan
 from models.checkpoint import export_generator
 from models.data import DATASETS, load_dataset, to_gan_range, to_uint8
+from models.device import tune_for_device
 from models.gan import GAN, LOSSES, generate_images
 from models.gan_training import fit
 from models.plots import epoch_reporter
@@ -80,6 +81,7 @@ def check(cfg):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    tune_for_device(cfg)  # nothing to choose here: the device, printed
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR) / cfg.DATASET
     (x_train, y_train), _ = load_dataset(cfg.DATASET, cfg.DATA_DIR or None)
     x_train, y_train = x_train[: cfg.MAX_IMAGES or None], y_train[: cfg.MAX_IMAGES or None].astype("int32")

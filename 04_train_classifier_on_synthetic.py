@@ -31,6 +31,7 @@ from models.classifier import build_classifier, extract_features, predict_classe
 from models import paths
 from models.config import UserError
 from models.data import load_dataset
+from models.device import tune_for_device, use_all_devices
 from models.generated import load_ambiguous, load_generated
 from models.files import load_weights, save_figure, save_weights, write_json, write_text
 from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
@@ -354,6 +355,8 @@ def synthetic_experiment(cfg, generated, synthetic_hash, train, test, real_recor
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    tune_for_device(cfg)
+    use_all_devices()
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generated = load_all_generated(cfg)
     (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)

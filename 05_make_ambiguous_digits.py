@@ -30,6 +30,7 @@ from models.ambiguous import draw_mixed, find_mix, mixed_label_generator, verify
 from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset
+from models.device import tune_for_device, use_all_devices
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.generated import draws_needed
 from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
@@ -48,7 +49,7 @@ MC_PASSES = 100  # stochastic verifier passes per image (the most, under the ada
 MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
 MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
 MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
-MC_BATCH = 512  # rows (images x passes) per verifier call
+MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 512 on a CPU, 16384 per GPU)
 MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 VERIFIER = "default"  # 02's verifier architecture; its trained (or shipped) weights are used
 SLIDE_STEPS = 9  # images per row of the figure sliding from one class to the other (the middle ones +-0.15 around t*)
@@ -68,7 +69,7 @@ KEPT_ARRAYS = ["x", "y", "mean", "sd", "passes", "challenger", "mix", "x_clear",
 
 def check(cfg):
     """Reject impossible constants before anything is loaded."""
-    problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS", "MC_BATCH",
+    problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS",
                                    "GALLERY_SIZE")
     problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + config.one_of(cfg, "VERIFIER", VERIFIERS)
     problems += mc_problems(cfg)
@@ -244,6 +245,8 @@ def summary_markdown(rows, test_ambiguous, cfg):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    use_all_devices()
+    device = tune_for_device(cfg, "MC_BATCH")
     cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)  # recorded as it runs
     print(f"verdicts: {mc_text(cfg)}")
     pairs = class_pairs(cfg.PAIRS)
@@ -278,7 +281,7 @@ def main(**overrides):
              mix=joined["mix"], pair=pair_of, x_clear=joined["x_clear"], clear=joined["clear"],
              test_ambiguous=test_ambiguous)
     write_json(output_dir / "summary.json", {"pairs": rows, "test_ambiguous": int(test_ambiguous.sum()),
-                                             "test_images": len(x_test), "record": record})
+                                             "test_images": len(x_test), "device": device, "record": record})
     write_text(output_dir / "summary.md", summary_markdown(rows, test_ambiguous, cfg))
 
     images, mean, sd, mixes = slide(mixed, verifier, deterministic, pairs, cfg)

@@ -20,6 +20,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_classifier_input
+from models.device import on_devices, split_count
 
 
 @keras.saving.register_keras_serializable(package="mnist_synth")
@@ -75,6 +76,8 @@ def mc_problems(cfg):
     problems = [] if cfg.MC_RULE in MC_RULES else [f"MC_RULE must be one of {', '.join(MC_RULES)}, got {cfg.MC_RULE!r}"]
     if getattr(cfg, "MC_PRECISION", "auto") not in PRECISIONS:
         problems.append(f"MC_PRECISION must be one of {', '.join(PRECISIONS)}, got {cfg.MC_PRECISION!r}")
+    if getattr(cfg, "MC_BATCH", 0) < 0:
+        problems.append(f"MC_BATCH must be at least 1, or 0 to choose it for the device, got {cfg.MC_BATCH}")
     if cfg.MC_PASSES < 2:
         problems.append(f"MC_PASSES must be at least 2, got {cfg.MC_PASSES}: one pass has no SD, so the ambiguity "
                         "rule would call every image clear")
@@ -103,12 +106,21 @@ def _fixed(model, x, passes, batch):
     per_call = max(1, batch // passes)
     means, sds = [], []
     for start in range(0, len(x), per_call):
-        mean, sd = statistics.predict_on_batch(x[start : start + per_call])
-        means.append(np.asarray(mean))
-        sds.append(np.asarray(sd))
+        chunk = x[start : start + per_call]
+        mean, sd = statistics.predict_on_batch(on_devices(split_evenly(chunk)))
+        means.append(np.asarray(mean)[: len(chunk)])
+        sds.append(np.asarray(sd)[: len(chunk)])
     if not means:
         return _empty(model)[:2]
     return np.concatenate(means), np.concatenate(sds)
+
+
+def split_evenly(rows):
+    """``rows`` padded at the end (with repeats, thrown away after the call) to a multiple of
+    the devices a distribution splits each call over (models/device.py). The padding comes
+    last, so the real rows keep the dropout masks they get on one device."""
+    split = split_count()
+    return rows if len(rows) % split == 0 else np.resize(rows, (-(-len(rows) // split) * split, *rows.shape[1:]))
 
 
 def _adaptive(model, x, passes, batch, round_passes, min_passes):
@@ -118,8 +130,9 @@ def _adaptive(model, x, passes, batch, round_passes, min_passes):
         out = np.zeros((len(rows), count, model.output.shape[-1]), np.float32)
         for start in range(0, len(rows), per_call):
             chunk = rows[start : start + per_call]
-            padded = np.resize(chunk, per_call)  # a full call every time: the padding rows are thrown away
-            out[start : start + len(chunk)] = np.asarray(round_model.predict_on_batch(x[padded]))[: len(chunk)]
+            padded = split_evenly(np.resize(chunk, per_call))  # a full call every time: the padding is thrown away
+            out[start : start + len(chunk)] = np.asarray(round_model.predict_on_batch(on_devices(x[padded])))[
+                : len(chunk)]
         return out
 
     return sequential(next_passes, len(x), model.output.shape[-1], passes, round_passes, min_passes)

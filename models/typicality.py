@@ -24,6 +24,7 @@ import numpy as np
 from keras import layers
 
 from models.data import to_classifier_input
+from models.device import on_devices, split_count
 from models.files import save_npz
 from models.mc import MCDropout
 from models.record import differences, fingerprint, read_record
@@ -62,12 +63,13 @@ def feature_model(model, layer, grid):
 def features(model, images, batch=1024):
     """A ``feature_model``'s features of uint8 ``images`` -> float64 (N, d); every call is padded to
     ``batch`` rows, so one compiled call serves any number of images."""
-    x = to_classifier_input(images)
+    x, split = to_classifier_input(images), split_count()
+    batch = -(-batch // split) * split  # every device gets as many rows
     parts = []
     for start in range(0, len(x), batch):
         chunk = x[start : start + batch]
         padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        parts.append(np.asarray(model.predict_on_batch(padded))[: len(chunk)])
+        parts.append(np.asarray(model.predict_on_batch(on_devices(padded)))[: len(chunk)])
     return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, model.output.shape[-1]))
 
 

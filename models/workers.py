@@ -37,20 +37,23 @@ def as_arguments(constants):
     return [f"--{name}={text(value)}" for name, value in constants.items()]
 
 
-def run_each(script, constants, name, values, workers):
+def run_each(script, constants, name, values, workers, gpus=0):
     """Run ``python script --NAME=value ...`` (every constant passed explicitly, ``name``
     set to one of ``values``) for each value, at most ``workers`` at once, each on
-    ``cpu_count // workers`` threads. Their output lines reach this process's stdout
-    whole. Returns the values whose run failed."""
+    ``cpu_count // workers`` threads; with ``gpus`` > 1, the i-th run sees only GPU
+    i mod ``gpus``. Their output lines reach this process's stdout whole. Returns the
+    values whose run failed."""
     env = {**os.environ, **process_env(workers)}
-    pending, running, failed = list(values), {}, []
+    pending, running, failed, started = list(values), {}, [], 0
     try:
         while pending or running:
             while pending and len(running) < workers:
                 value = pending.pop(0)
                 command = [sys.executable, str(script), *as_arguments({**constants, name: value})]
-                child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         text=True)
+                placed = {"CUDA_VISIBLE_DEVICES": str(started % gpus)} if gpus > 1 else {}
+                child = subprocess.Popen(command, env={**env, **placed}, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True)
+                started += 1
                 copier = threading.Thread(target=_copy_lines, args=(child.stdout,))
                 copier.start()
                 running[value] = (child, copier)
