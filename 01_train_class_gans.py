@@ -34,13 +34,13 @@ BETA_1 = 0.5  # Adam first-moment decay (the DCGAN paper's value)
 REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
 D_DROPOUT = 0.2  # dropout after each of D's conv layers
 D_STEPS = 1  # D steps (each on a new real batch) per G step
-NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; ablations round 4)
+NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; docs/ablations.md)
 NEGATIVE_DIGITS = tuple(range(10))  # the digits whose D gets those negatives (the others: none)
 NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 = all of them)
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
-# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md round 3)
+# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md)
 MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them; the negatives: always all)
 SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
 CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
