@@ -32,7 +32,7 @@ from models.device import tune_for_device, use_all_devices
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.gan import generate_images
 from models.generated import draws_needed, load_images
-from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
+from models.mc import mc_problems, mc_text, reseed_dropout, verdict_constants, verdict_options
 from models.plots import ambiguity_gallery, bar_chart, captioned_grid, image_grid
 from models.pretrained import SOURCES, choose, sidecar
 from models.pretrained import check as check_shipped
@@ -46,9 +46,12 @@ CLASSES = tuple(range(10))  # digits to generate
 N_PER_CLASS = 6000  # images kept per digit
 KEEP = "all"  # which accepted images to keep: "all", "clear" (not ambiguous) or "ambiguous"
 MC_PASSES = 100  # stochastic verifier passes per image (the most, under the adaptive rule)
-MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
+MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image;
+# "one_pass": one deterministic pass, ambiguous below ONE_PASS_CONFIDENCE (as good on real digits, no MC noise: 06)
 MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
 MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
+ONE_PASS_CONFIDENCE = 0.9931  # one_pass rule: ambiguous below this top probability (flags as many held-out digits as
+# the adaptive rule: 06_check_the_verdicts.py measures it)
 MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 512 on a CPU, 16384 per GPU)
 MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: only about as many as still needed)
@@ -190,7 +193,7 @@ def measurement(cfg, record, path, density):
     ood = {name: getattr(cfg, name) for name in OOD_CONSTANTS}
     if density is not None:
         ood["threshold"] = float(density["threshold"])
-    mc = {name: getattr(cfg, name) for name in MC_CONSTANTS}
+    mc = {name: getattr(cfg, name) for name in verdict_constants(cfg)}
     return {"verifier": record, "weights": fingerprint(path), **ood, **mc}
 
 
@@ -198,7 +201,7 @@ def measure_verifier(cfg, model, density, x_test, y_test, measured_with, info_pa
     """The verifier's MC verdicts on the real test images, written to ``info_path``."""
     print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
     reseed_dropout(model, cfg.VERIFIER_SEED)
-    scores = mc_scores(model, x_test, y_test, density=density, **mc_options(cfg))
+    scores = mc_scores(model, x_test, y_test, density=density, **verdict_options(cfg))
     info = {"architecture": cfg.VERIFIER, "dropout": cfg.DROPOUT, "mc_passes": cfg.MC_PASSES, "mc_rule": cfg.MC_RULE,
             "mc_test_accuracy": scores["accuracy"], "test_rejection_rate": scores["rejection_rate"],
             "test_ambiguity_rate": scores["ambiguity_rate"], "test_ood_rate": scores["ood_rate"],
@@ -244,7 +247,7 @@ def generate_digit(k, generator, verifier, density, cfg, progbar):
                 cfg.MAX_DRAWS - counts["drawn"])
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
-        verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, **mc_options(cfg)))}
+        verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, **verdict_options(cfg)))}
         ood, ambiguous = verdict["out_of_distribution"], verdict["ambiguous"]
         accepted = (verdict["top"] == k) & ~ood
         mask = keep_mask(accepted, ambiguous, cfg.KEEP)
@@ -428,7 +431,7 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir, device):
     x, y = load_images(paths.resolve(cfg.IMAGES))
     print(f"verifying the {len(x)} images of {cfg.IMAGES}")
     reseed_dropout(verifier, cfg.SEED)
-    verdict = with_ood_fields(verdicts(verifier, x, density, **mc_options(cfg)))
+    verdict = with_ood_fields(verdicts(verifier, x, density, **verdict_options(cfg)))
     ood = verdict["out_of_distribution"]
     clear = ~verdict["ambiguous"] & ~ood
     arrays = {name: verdict[name] for name in VERDICT_ARRAYS}
@@ -441,7 +444,7 @@ def verify_images(cfg, verifier, density, verifier_info, output_dir, device):
         shares = {"accepted (top class = y, in distribution)": arrays["accepted"],
                   "rejected": ~arrays["accepted"], **shares}
     lines += [f"| {name} | {int(rows.sum())} | {rows.mean():.2%} |" for name, rows in shares.items()]
-    record = make_record(cfg, ("VERIFIER", *MC_CONSTANTS, *OOD_CONSTANTS, "SEED"),
+    record = make_record(cfg, ("VERIFIER", *verdict_constants(cfg), *OOD_CONSTANTS, "SEED"),
                          inputs={"images": paths.resolve(cfg.IMAGES),
                                  "verifier": verifier_info["measured_with"]["weights"]})
     save_npz(output_dir / "verdicts.npz", record, **arrays)

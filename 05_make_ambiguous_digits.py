@@ -33,7 +33,7 @@ from models.data import load_dataset
 from models.device import tune_for_device, use_all_devices
 from models.files import load_weights, save_figure, save_npz, write_json, write_text
 from models.generated import draws_needed
-from models.mc import MC_CONSTANTS, mc_options, mc_problems, mc_text, reseed_dropout
+from models.mc import mc_problems, mc_text, reseed_dropout, verdict_constants, verdict_options
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose, sidecar
 from models.record import differences, fingerprint, make_record, matches, read_record
@@ -49,6 +49,7 @@ MC_PASSES = 100  # stochastic verifier passes per image (the most, under the ada
 MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
 MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
 MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
+ONE_PASS_CONFIDENCE = 0.9931  # MC_RULE="one_pass": ambiguous below this top probability, as in 02
 MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 512 on a CPU, 16384 per GPU)
 MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 VERIFIER = "default"  # 02's verifier architecture; its trained (or shipped) weights are used
@@ -144,7 +145,7 @@ def make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar):
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
         x = draw_mixed(mixed, z, a, b, t)
-        verdict = verify_between(verifier, x, a, b, density, **mc_options(cfg))
+        verdict = verify_between(verifier, x, a, b, density, **verdict_options(cfg))
         counts["drawn"] += len(z)
         counts["out_of_distribution"] += int(verdict["out_of_distribution"].sum())
         counts["ambiguous"] += int(verdict["ambiguous"].sum())
@@ -154,7 +155,7 @@ def make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar):
         verdict = {name: value[keep] for name, value in verdict.items()}
         top = verdict["top"]
         x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
-        twin = verdicts(verifier, x_clear, density, **mc_options(cfg))
+        twin = verdicts(verifier, x_clear, density, **verdict_options(cfg))
         clear = (twin["top"] == top) & ~twin["ambiguous"] & ~twin["out_of_distribution"]
         for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), verdict["mean"], verdict["sd"], verdict["passes"],
                                              verdict["challenger"], t, x_clear, clear)):
@@ -181,14 +182,14 @@ def load_finished_pair(a, b, path, record):
 def flag_test_images(verifier, x_test, verifier_hash, path, cfg):
     """The verifier's ambiguity flags on the real test images, read back from ``path`` when it
     was made with the same verifier, images and MC constants (about 4 min on 2 cores otherwise)."""
-    record = make_record(cfg, ("VERIFIER", *MC_CONSTANTS, "SEED"),
+    record = make_record(cfg, ("VERIFIER", *verdict_constants(cfg), "SEED"),
                          inputs={"verifier": verifier_hash, "MNIST test images": x_test})
     if matches(path, record):
         with np.load(path) as f:
             return f["ambiguous"]
     print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
     reseed_dropout(verifier, cfg.SEED)
-    verdict = verdicts(verifier, x_test, **mc_options(cfg))
+    verdict = verdicts(verifier, x_test, **verdict_options(cfg))
     save_npz(path, record, **{name: verdict[name] for name in ("ambiguous", "mean", "sd", "passes")})
     return verdict["ambiguous"]
 
@@ -204,7 +205,7 @@ def slide(mixed, verifier, deterministic, pairs, cfg):
         mixes.append(np.concatenate([[0], np.clip(middle + offsets, 0, 1), [1]]).astype(np.float32))
         rows.append(draw_mixed(mixed, np.repeat(z[p : p + 1], cfg.SLIDE_STEPS, 0), a, b, mixes[-1]))
     reseed_dropout(verifier, cfg.SEED - 1)
-    verdict = verdicts(verifier, np.concatenate(rows), **mc_options(cfg))
+    verdict = verdicts(verifier, np.concatenate(rows), **verdict_options(cfg))
     shape = (len(pairs), cfg.SLIDE_STEPS, -1)
     return np.stack(rows), verdict["mean"].reshape(shape), verdict["sd"].reshape(shape), np.stack(mixes)
 

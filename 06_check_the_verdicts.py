@@ -36,7 +36,7 @@ from models.record import make_record, matches, read_record, require_match
 from models.trust import (aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information, reliability,
                           risk_coverage)
 from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, rule_width,
-                             train_and_save, without_dropout)
+                             train_and_save, verdicts, verifier_split, without_dropout)
 
 ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
 VERIFIER = "default"  # the members' recipe, as 02's constants of the same names
@@ -177,6 +177,20 @@ def flips(width, again, band, k=2.0):
             "firm_flips": float((flipped & ~near & ~near_again).mean())}
 
 
+def one_pass_confidence(model, single, mnist_train, cfg):
+    """The top probability below which one deterministic pass flags as many of the shipped
+    verifier's held-out validation digits as 02's rule (adaptive, MC_PASSES at most) does:
+    02's ONE_PASS_CONFIDENCE -> (that probability, the share flagged)."""
+    recipe = SimpleNamespace(VERIFIER_SEED=cfg.ENSEMBLE_SEEDS[0], VERIFIER_VAL_SIZE=cfg.VERIFIER_VAL_SIZE,
+                             VERIFIER_SUBSET=cfg.VERIFIER_SUBSET)
+    x_val = mnist_train[0][verifier_split(recipe, len(mnist_train[0]))[0]]
+    print(f"02's rule on {len(x_val)} held-out validation digits, for the one-pass threshold")
+    reseed_dropout(model, cfg.SEED)
+    share = float(verdicts(model, x_val, passes=cfg.MC_PASSES, batch=cfg.MC_BATCH, rule="adaptive")["ambiguous"].mean())
+    top = single.predict(to_classifier_input(x_val), batch_size=1024, verbose=0).max(axis=1)
+    return float(np.quantile(top, share)), share
+
+
 def stability(model, x, cfg):
     """The verdict drawn with dropout seeds SEED and STABILITY_SEED: how many flags flip under
     the fixed rule at each pass count, under 02's adaptive rule, and when the borderline images
@@ -306,14 +320,18 @@ def report_markdown(results, cfg):
                   f"independent judge** ({low * 1e4:.1f}-{high * 1e4:.1f}); **of the ambiguous, "
                   f"{every['error_flagged']:.1%}**. On real test digits the judge disputes "
                   f"{judged['test']['error_clear'] * 1e4:.1f} in 10,000 clear labels, where "
-                  f"{flag['error_clear'] * 1e4:.1f} are wrong: a dispute is an upper bound on an error.", ""]
+                  f"{flag['error_clear'] * 1e4:.1f} are wrong: its disputes count its own mistakes too.", ""]
     lines += ["| score | misclassification AUROC | AURC (x 1000) | error rate of its label |", "|---|---|---|---|"]
     lines += [f"| {r['score']} | {r['auroc']:.4f} | {r['aurc'] * 1000:.3f} | {r['error_rate']:.2%} |"
               for r in results["scores"]]
-    lines += ["", "| 2-SD flag | flagged | error among flagged | error among clear | errors caught |",
+    lines += ["", "| flag | flagged | error among flagged | error among clear | errors caught |",
               "|---|---|---|---|---|",
-              f"| k = 2, {cfg.MC_PASSES} passes | {flag['flagged']:.2%} | {rate(flag, 'flagged')} | "
-              f"{rate(flag, 'clear')} | {flag['errors_caught']:.1%} |", "",
+              f"| 2-SD rule, {cfg.MC_PASSES} passes | {flag['flagged']:.2%} | {rate(flag, 'flagged')} | "
+              f"{rate(flag, 'clear')} | {flag['errors_caught']:.1%} |",
+              f"| one pass, top probability below {results['one_pass']['confidence']:.4f} (02's MC_RULE=one_pass: "
+              f"flags {results['one_pass']['validation_flagged']:.2%} of validation digits, as 02's rule) | "
+              f"{results['one_pass']['flagged']:.2%} | {rate(results['one_pass'], 'flagged')} | "
+              f"{rate(results['one_pass'], 'clear')} | {results['one_pass']['errors_caught']:.1%} |", "",
               f"Expected calibration error ({cfg.BINS} bins): "
               + ", ".join(f"{name} {value:.4f}" for name, value in results["calibration"].items()) + ".", "",
               "| passes | k | flagged | errors caught | error among clear |", "|---|---|---|---|---|"]
@@ -378,6 +396,13 @@ def main(**overrides):
     calibration = {name: ece(p.max(1), p.argmax(1) == y, cfg.BINS) for name, p in probabilities.items()}
     sweep_rows = sweep(mc["passes"], y, cfg)
     stability_rows, widths = stability(members[0], x, cfg)
+    confidence, share = one_pass_confidence(members[0], singles[0], (x_train, y_train), cfg)
+    one = probabilities["one pass"]
+    one_pass = {"confidence": confidence, "validation_flagged": share,
+                **flag_summary(one.max(1) < confidence, one.argmax(1) != y)}
+    again = singles[0].predict(to_classifier_input(x), batch_size=1024, verbose=0).max(1)  # deterministic: no flips?
+    stability_rows.append({"rule": "one pass, dropout off, below ONE_PASS_CONFIDENCE", "mean_passes": 1,
+                           **flips(one.max(1), again, 0.0, k=confidence)})
     # one pass and the ensemble flag as many test images as the 2-SD rule, for the shift comparison
     matched = {name: float(np.quantile(probabilities[name].max(1), flag["flagged"]))
                for name in ("one pass", "ensemble")}
@@ -389,7 +414,8 @@ def main(**overrides):
     files = {name: paths.resolve(path) for name, path in files.items() if path and paths.resolve(path).is_file()}
     record = make_record(cfg, inputs={"MNIST test images": x, **files})
     results = {"scores": table, "flag": flag, "calibration": calibration, "sweep": sweep_rows,
-               "stability": stability_rows, "shift": shift_rows, "judged": judged, "images": len(x)}
+               "stability": stability_rows, "one_pass": one_pass, "shift": shift_rows, "judged": judged,
+               "images": len(x)}
     write_json(output_dir / "report.json", {**results, "record": record})
     markdown = report_markdown(results, cfg)
     write_text(output_dir / "report.md", markdown)

@@ -1,6 +1,6 @@
 """Monte Carlo dropout passes: every image through the verifier many times, batched.
 
-Two rules for how many passes an image gets (``MC_RULES``):
+Three rules for how many passes an image gets (``MC_RULES``):
 
 - ``fixed``: ``passes`` for every image, as one compiled call that returns only the mean
   and SD per class.
@@ -8,6 +8,9 @@ Two rules for how many passes an image gets (``MC_RULES``):
   round from then on, an image whose verdict is *settled* stops and the others go on,
   up to ``passes``. Settled: clear even with the worst SDs its means allow, or ambiguous
   by a margin of standard errors (``settled``).
+- ``one_pass``: one deterministic pass (every MCDropout off): its probabilities as the mean,
+  SD 0; the verdict then flags an image whose top probability is below a confidence
+  (``ONE_PASS_CONFIDENCE``, see ``models.verifier.ambiguity``) instead of the 2-SD rule.
 
 The layers before the first MCDropout are deterministic, so they run once per image (per
 round) and only the rest is repeated: the same distribution as repeating the whole network.
@@ -32,12 +35,13 @@ class MCDropout(layers.Dropout):
 
 
 MC_RULES = {"fixed": "MC_PASSES passes for every image",
-            "adaptive": "passes in rounds; an image stops once its verdict is settled, MC_PASSES at most"}
+            "adaptive": "passes in rounds; an image stops once its verdict is settled, MC_PASSES at most",
+            "one_pass": "one pass, dropout off; ambiguous below ONE_PASS_CONFIDENCE top probability"}
 PRECISIONS = {"auto": "bfloat16 where the hardware computes it natively, else float32",
               "float32": "float32 everywhere", "bfloat16": "bfloat16 layers, float32 weights and softmax"}
 MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
                "MC_MIN_PASSES": "min_passes"}  # a script's MC constants -> mc_predict's keywords
-MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what a verdict depends on besides the verifier and the images
+MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what an MC verdict depends on besides the verifier and the images
 SETTLED_Z = 3.0  # an ambiguous verdict settles once its gap and its top class's lead are this many SEs from zero
 CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs and means this many SEs closer
 IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
@@ -55,15 +59,29 @@ def mc_predict(model, images, passes=100, batch=512, rule="fixed", round_passes=
     """
     if rule not in MC_RULES:
         raise ValueError(f"rule must be one of {', '.join(MC_RULES)}, got {rule!r}.")
+    x = to_classifier_input(images)
+    if rule == "one_pass":
+        probs = _one_pass(model, x, batch)
+        return probs, np.zeros_like(probs), np.ones(len(x), np.int32)
     if passes < 2:
         raise ValueError(f"{passes} MC pass gives no SD, so the ambiguity rule would call every image clear: "
                          "use at least 2 passes.")
-    x = to_classifier_input(images)
     if rule == "fixed":
         return (*_fixed(model, x, passes, batch), np.full(len(x), passes, np.int32))
     parts = [_adaptive(model, x[i : i + IMAGES_PER_BLOCK], passes, batch, round_passes, max(2, min_passes))
              for i in range(0, len(x), IMAGES_PER_BLOCK)]
     return tuple(np.concatenate(p) for p in zip(*parts)) if parts else _empty(model)
+
+
+def verdict_constants(cfg):
+    """The constants a script's verdicts depend on besides the verifier and the images."""
+    return (*MC_CONSTANTS, "ONE_PASS_CONFIDENCE") if cfg.MC_RULE == "one_pass" else MC_CONSTANTS
+
+
+def verdict_options(cfg):
+    """A script's constants as ``models.verifier.verdicts``' keywords: ``mc_options`` and, under
+    the one-pass rule, the confidence below which an image is ambiguous."""
+    return {**mc_options(cfg), "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
 
 
 def mc_options(cfg):
@@ -85,6 +103,9 @@ def mc_problems(cfg):
         problems.append(f"MC_MIN_PASSES must be at least 2 (the first look needs an SD), got {cfg.MC_MIN_PASSES}")
     if cfg.MC_RULE == "adaptive" and cfg.MC_ROUND_PASSES < 1:
         problems.append(f"MC_ROUND_PASSES must be at least 1, got {cfg.MC_ROUND_PASSES}")
+    if cfg.MC_RULE == "one_pass" and not 0 < getattr(cfg, "ONE_PASS_CONFIDENCE", 0) <= 1:
+        problems.append(f"ONE_PASS_CONFIDENCE must lie in (0, 1] for MC_RULE='one_pass', got "
+                        f"{getattr(cfg, 'ONE_PASS_CONFIDENCE', None)}")
     return problems
 
 
@@ -92,6 +113,9 @@ def mc_text(cfg):
     """How a script's images are verified, in words, e.g. '10 to 100 MC passes each, stopping once settled'."""
     if cfg.MC_RULE == "fixed":
         return f"{cfg.MC_PASSES} MC passes each, {cfg.MC_PRECISION}"
+    if cfg.MC_RULE == "one_pass":
+        return f"one pass each, dropout off, ambiguous below top probability {cfg.ONE_PASS_CONFIDENCE}, " \
+               f"{cfg.MC_PRECISION}"
     return (f"{min(cfg.MC_MIN_PASSES, cfg.MC_PASSES)} to {cfg.MC_PASSES} MC passes each, stopping once settled, "
             f"{cfg.MC_PRECISION}")
 
@@ -113,6 +137,27 @@ def _fixed(model, x, passes, batch):
     if not means:
         return _empty(model)[:2]
     return np.concatenate(means), np.concatenate(sds)
+
+
+def _one_pass(model, x, batch):
+    """Each image once through ``model`` with every MCDropout off: (N, classes) probabilities."""
+    single = deterministic(model)
+    parts = [np.asarray(single.predict_on_batch(on_devices(split_evenly(x[i : i + batch]))))[: len(x[i : i + batch])]
+             for i in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else _empty(model)[0]
+
+
+_DETERMINISTIC = weakref.WeakKeyDictionary()
+
+
+def deterministic(model):
+    """A copy of ``model`` with every MCDropout an identity (its weights copied at each call)."""
+    if model not in _DETERMINISTIC:
+        _DETERMINISTIC[model] = keras.models.clone_model(
+            model, clone_function=lambda layer: layers.Identity(name=layer.name) if isinstance(layer, MCDropout)
+            else layer.__class__.from_config(layer.get_config()))
+    _DETERMINISTIC[model].set_weights(model.get_weights())
+    return _DETERMINISTIC[model]
 
 
 def split_evenly(rows):

@@ -118,18 +118,21 @@ def native_bfloat16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def ambiguity(mean, sd):
+def ambiguity(mean, sd, confidence=None):
     """The ambiguity rule -> ``(top, challenger, ambiguous)``, each (N,).
 
     ``top`` is the argmax of ``mean`` (lowest index on ties), ``challenger`` the class
     with the second-highest mean; ambiguous iff
-    ``mean[challenger] + 2*sd[challenger] >= mean[top] - 2*sd[top]``.
+    ``mean[challenger] + 2*sd[challenger] >= mean[top] - 2*sd[top]``. With a ``confidence``
+    (the one-pass rule, whose SDs are 0): ambiguous iff ``mean[top] < confidence``.
     """
     mean, sd = np.asarray(mean), np.asarray(sd)
     order = np.argsort(-mean, axis=1, kind="stable")
     top, challenger = order[:, 0], order[:, 1]
     rows = np.arange(len(mean))
     ambiguous = mean[rows, challenger] + 2 * sd[rows, challenger] >= mean[rows, top] - 2 * sd[rows, top]
+    if confidence is not None:
+        ambiguous = mean[rows, top] < confidence
     return top, challenger, ambiguous
 
 
@@ -200,14 +203,15 @@ def train_and_save(cfg, mnist_train, path, log_dir):
     return model
 
 
-def verdicts(model, images, density=None, **mc):
+def verdicts(model, images, density=None, confidence=None, **mc):
     """The verifier's verdict on each image: ``mc_predict(model, images, **mc)`` and the
-    ambiguity rule -> a dict of ``mean``, ``sd`` (N, classes), ``passes`` (the passes each
-    image got), ``top``, ``challenger`` and ``ambiguous`` (N,). With a ``density`` (see
-    ``models.typicality.make_density``) also ``atypicality`` and ``out_of_distribution`` (N,):
-    unlike any training digit, whatever the passes say."""
+    ambiguity rule (with ``confidence``, the one-pass rule's) -> a dict of ``mean``, ``sd``
+    (N, classes), ``passes`` (the passes each image got), ``top``, ``challenger`` and
+    ``ambiguous`` (N,). With a ``density`` (see ``models.typicality.make_density``) also
+    ``atypicality`` and ``out_of_distribution`` (N,): unlike any training digit, whatever
+    the passes say."""
     mean, sd, passes = mc_predict(model, images, **mc)
-    top, challenger, ambiguous = ambiguity(mean, sd)
+    top, challenger, ambiguous = ambiguity(mean, sd, confidence)
     verdict = {"mean": mean, "sd": sd, "passes": passes, "top": top, "challenger": challenger, "ambiguous": ambiguous}
     if density is not None:
         verdict["atypicality"] = atypicality(features(density["features"], images), density)

@@ -236,6 +236,17 @@ def test_your_own_images_get_verdicts_with_an_ood_flag(script, workspace, mnist)
     assert not (workspace / "mine" / "digit_1.npz").exists(), "no digits drawn"
 
 
+def test_the_one_pass_rule_flags_by_confidence(script, workspace, mnist):
+    path = workspace / "ten.npz"
+    np.savez(path, x=mnist[1][0][:10], y=mnist[1][1][:10])
+    run(script, workspace, IMAGES=str(path), OUTPUT_DIR=str(workspace / "one_pass"), MC_RULE="one_pass",
+        ONE_PASS_CONFIDENCE=0.9)
+    with np.load(workspace / "one_pass" / "verdicts.npz") as f:
+        assert (f["passes"] == 1).all() and (f["sd"] == 0).all()
+        np.testing.assert_array_equal(f["ambiguous"], f["mean"].max(axis=1) < 0.9)
+        assert "ONE_PASS_CONFIDENCE" in json.loads(str(f["record"]))["constants"]
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "does not exist"),
     (b"not a zip", "Cannot read .* as an .npz file"),

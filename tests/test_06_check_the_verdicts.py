@@ -70,10 +70,18 @@ def test_report_holds_every_score_and_figure(out):
 def test_stability_compares_two_draws_of_each_rule(out):
     rows = json.loads((out / "out" / "report.json").read_text())["stability"]
     assert [r["rule"] for r in rows] == ["fixed, 5 passes", "fixed, 10 passes", "adaptive, 10 at most (02's)",
-                                         "fixed, 10 + 20 for the borderline"]
+                                         "fixed, 10 + 20 for the borderline",
+                                         "one pass, dropout off, below ONE_PASS_CONFIDENCE"]
     for r in rows:
         assert 0 <= r["firm_flips"] <= r["flipped"] <= 1 and 0 <= r["borderline"] <= 1
     assert rows[2]["mean_passes"] <= 10 and rows[3]["mean_passes"] == 10 + 20 * rows[1]["borderline"]
+    assert rows[4]["flipped"] == 0, "one deterministic pass gives the same verdict every time"
+
+
+def test_the_one_pass_threshold_flags_as_many_validation_digits_as_02s_rule(out):
+    one_pass = json.loads((out / "out" / "report.json").read_text())["one_pass"]
+    assert 0 < one_pass["confidence"] <= 1 and 0 <= one_pass["validation_flagged"] <= 1
+    assert one_pass["clear"] + one_pass["n_flagged"] == 150
 
 
 def test_the_judge_counts_disputes_per_digit(out, mnist):

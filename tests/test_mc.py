@@ -103,7 +103,8 @@ def test_the_fixed_rule_gives_the_verdicts_of_the_one_compiled_call_it_always_wa
 
 @pytest.mark.parametrize("overrides, message", [
     ({"MC_PASSES": 1}, "MC_PASSES must be at least 2, got 1: one pass has no SD"),
-    ({"MC_RULE": "fast"}, "MC_RULE must be one of fixed, adaptive, got 'fast'"),
+    ({"MC_RULE": "fast"}, "MC_RULE must be one of fixed, adaptive, one_pass, got 'fast'"),
+    ({"MC_RULE": "one_pass", "ONE_PASS_CONFIDENCE": 0.0}, "ONE_PASS_CONFIDENCE must lie in (0, 1]"),
     ({"MC_MIN_PASSES": 1}, "MC_MIN_PASSES must be at least 2"),
     ({"MC_ROUND_PASSES": 0}, "MC_ROUND_PASSES must be at least 1"),
 ])
@@ -116,6 +117,20 @@ def test_constants_that_make_no_verdict_are_refused(overrides, message):
 def test_one_pass_is_refused_by_mc_predict_too():
     with pytest.raises(ValueError, match="gives no SD"):
         mc_predict(two_pixel_model(), known_images(), passes=1)
+
+
+def test_the_one_pass_rule_is_one_pass_with_dropout_off():
+    model = two_pixel_model()
+    mean, sd, used = mc_predict(model, known_images(), rule="one_pass", batch=1)
+    logits = np.zeros((2, 10))
+    logits[0, 2] = 700 * 0.05  # every lit pixel kept: image 0's 700 votes for 2
+    logits[1, :2] = 10.0  # image 1: pixels 0 and 1 both kept, a tie of 0 and 1
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(mean, expected, rtol=1e-5, atol=1e-7)
+    assert (sd == 0).all() and (used == 1).all()
+    _, _, ambiguous = ambiguity(mean, sd, confidence=0.9)
+    assert ambiguous.tolist() == [False, True], "a sure 2, and a tie below 0.9"
+    assert ambiguity(mean, sd)[2].tolist() == [False, True], "SD 0: the 2-SD rule flags only the tie"
 
 
 def test_bfloat16_layers_keep_float32_weights_and_probabilities_and_the_verdicts_of_easy_digits():
