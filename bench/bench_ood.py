@@ -19,13 +19,15 @@ On the shipped verifier, in two parts that share no test image:
    OOD verdict, the share flagged OOD, the accuracy of the clear labels (where the truth is
    known), and the AUROC against MNIST test of three scores: atypicality, the 2-SD gap
    (top class's mean - 2 SD minus the challenger's mean + 2 SD) and the max softmax of one
-   deterministic pass. ``ood_cost``: seconds per 1,000 images of the OOD score, of the
-   adaptive MC verdict and of 100 passes for every image.
+   deterministic pass; which wrong labels stay clear ("9 as 5": turned 9s called 5), and for
+   each turned set a gallery of them in OUTPUT_DIR. ``ood_cost``: seconds per 1,000 images of
+   the OOD score, of the adaptive MC verdict and of 100 passes for every image.
 """
 
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,7 +39,8 @@ import numpy as np  # noqa: E402
 from flops import machine  # noqa: E402
 from models import paths  # noqa: E402
 from models.data import load_dataset, rotated, to_classifier_input  # noqa: E402
-from models.files import load_weights  # noqa: E402
+from models.files import load_weights, save_figure  # noqa: E402
+from models.plots import captioned_grid  # noqa: E402
 from models.mc import mc_predict, reseed_dropout  # noqa: E402
 from models.record import read_record  # noqa: E402
 from models.typicality import (COVARIANCES, atypicality, density_path, feature_layers, feature_model,  # noqa: E402
@@ -56,6 +59,8 @@ MC_BATCH = 512  # rows per verifier call, as in 02
 COST_IMAGES = 1000  # images timed for the cost line
 PARTS = ("choice", "verdict")  # which parts to run
 SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
+GALLERY = 24  # per turned set, clear and typical images with a wrong label shown in OUTPUT_DIR
+OUTPUT_DIR = "outputs/bench_ood"  # clear_wrong_{set}.png
 
 
 def shipped():
@@ -135,6 +140,14 @@ def judge(cfg, model, density, mnist, fashion_test):
                        if clear_before.any() else None,
                        clear_right=round(float(right[clear].mean()), 4) if clear.any() else None,
                        clear_wrong=int((clear & ~right).sum()))
+            pairs = [f"{t} as {p}" for t, p in zip(y[clear & ~right], v["top"][clear & ~right])]
+            row["clear_wrong_labels"] = dict(Counter(pairs).most_common())  # "9 as 5": turned 9s called 5, ...
+            if name.startswith("mnist_test_rotated") and pairs:
+                wrong, figure = np.flatnonzero(clear & ~right)[: cfg.GALLERY], paths.resolve(cfg.OUTPUT_DIR)
+                save_figure(captioned_grid(x[wrong], pairs[: len(wrong)], ncols=min(len(wrong), 12),
+                                           title=f"{name}: clear and typical, wrong label (true digit as labelled)"),
+                            figure / f"clear_wrong_{name}.png")
+                row["gallery"] = paths.shown(figure / f"clear_wrong_{name}.png")
         if name != "mnist_test":
             row["auroc_vs_mnist_test"] = {s: round(auroc(scores[name][s], scores["mnist_test"][s]), 4)
                                           for s in scores[name]}

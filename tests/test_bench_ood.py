@@ -9,9 +9,9 @@ sys.path.insert(0, str(REPO / "bench"))
 import bench_ood  # noqa: E402
 
 
-def test_candidates_a_choice_and_verdicts_per_set(capsys):
+def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path):
     bench_ood.main(GRIDS="2", ANGLES="90", NOISE=20, FASHION=40, TEST=60, SUBSET=1500, VAL=300, COST_IMAGES=20,
-                   MC_BATCH=256)
+                   MC_BATCH=256, OUTPUT_DIR=str(tmp_path))
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     candidates = [r for r in rows if r["bench"] == "ood_candidate"]
     assert [(r["layer"], r["grid"]) for r in candidates[::2]] == [("conv1", 2), ("conv2", 2), ("conv3", 2),
@@ -25,6 +25,11 @@ def test_candidates_a_choice_and_verdicts_per_set(capsys):
     assert verdicts["mnist_test"]["ood"] < 0.1 and verdicts["mnist_test"]["clear_right"] > 0.95
     for row in verdicts.values():
         assert row["clear"] <= row["clear_without_ood"], "the OOD verdict only ever takes clear labels away"
+    turned = verdicts["mnist_test_rotated_90"]
+    assert sum(turned["clear_wrong_labels"].values()) == turned["clear_wrong"]
+    assert all(" as " in pair for pair in turned["clear_wrong_labels"])
+    if turned["clear_wrong"]:
+        assert (tmp_path / "clear_wrong_mnist_test_rotated_90.png").stat().st_size > 500
     cost = next(r for r in rows if r["bench"] == "ood_cost")
     assert cost["ood_share_of_fixed"] > 0 and cost["ood_share_of_adaptive"] > 0
     assert set(cost["seconds_per_1000_images"]) == {"ood_score", "adaptive_mc", "fixed_100_passes"}
