@@ -10,6 +10,7 @@ import numpy as np
 from keras import layers
 
 from models.data import to_classifier_input
+from models.device import predict_split
 
 
 def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=10, name="classifier"):
@@ -89,11 +90,11 @@ def feature_model(model):
 
 def predict_classes(model, images, batch_size=1024):
     """Predicted class of each uint8 image (dropout off)."""
-    probs = model.predict(to_classifier_input(images), batch_size=batch_size, verbose=0)
+    probs = predict_split(model, to_classifier_input(images), batch_size)
     return np.asarray(probs).argmax(axis=1)
 
 
 def extract_features(model, images, batch_size=1024):
     """Penultimate-layer features (float64, (N, dense_units)) of uint8 images."""
-    features = feature_model(model).predict(to_classifier_input(images), batch_size=batch_size, verbose=0)
+    features = predict_split(feature_model(model), to_classifier_input(images), batch_size)
     return np.asarray(features, dtype=np.float64)

@@ -14,6 +14,7 @@ copied to each, and the numbers are those of one device.
 import os
 
 import keras
+import numpy as np
 
 # Measured on one NVIDIA H200 under JAX (docs/gpu.md): 01 at WORKERS=10 takes 184 s against
 # 9-10 min at 2; 02 at MC_BATCH=16384 takes 68.5 s against over 110 s at 512. On a 2-core CPU
@@ -80,6 +81,21 @@ def split_count():
     """How many devices each batch is split over (1 without a distribution)."""
     distribution = keras.distribution.distribution()
     return 1 if distribution is None else distribution.device_mesh.devices.size
+
+
+def split_evenly(rows):
+    """``rows`` padded at the end (with repeats, thrown away after the call) to a multiple of
+    the devices a distribution splits each call over. The padding comes last, so the real
+    rows keep the dropout masks they get on one device."""
+    split = split_count()
+    return rows if len(rows) % split == 0 else np.resize(rows, (-(-len(rows) // split) * split, *rows.shape[1:]))
+
+
+def predict_split(model, x, batch_size):
+    """``model.predict(x, batch_size)``, with ``x`` and the batch padded to split evenly over
+    the devices a distribution uses (every batch, the last too); the padding's rows dropped."""
+    split = split_count()
+    return model.predict(split_evenly(x), batch_size=-(-batch_size // split) * split, verbose=0)[: len(x)]
 
 
 def on_devices(x):

@@ -23,7 +23,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_classifier_input
-from models.device import on_devices, split_count
+from models.device import on_devices, split_evenly
 
 
 @keras.saving.register_keras_serializable(package="mnist_synth")
@@ -158,14 +158,6 @@ def deterministic(model):
             else layer.__class__.from_config(layer.get_config()))
     _DETERMINISTIC[model].set_weights(model.get_weights())
     return _DETERMINISTIC[model]
-
-
-def split_evenly(rows):
-    """``rows`` padded at the end (with repeats, thrown away after the call) to a multiple of
-    the devices a distribution splits each call over (models/device.py). The padding comes
-    last, so the real rows keep the dropout masks they get on one device."""
-    split = split_count()
-    return rows if len(rows) % split == 0 else np.resize(rows, (-(-len(rows) // split) * split, *rows.shape[1:]))
 
 
 def _adaptive(model, x, passes, batch, round_passes, min_passes):

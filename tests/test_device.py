@@ -59,3 +59,29 @@ def test_two_devices_give_the_verdicts_of_one(mnist, tmp_path):
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
     for name in ("mean", "sd", "atypicality"):
         np.testing.assert_allclose(one[name], two[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+SNIPPET = """
+import json, keras, numpy as np
+from models.device import use_all_devices
+use_all_devices()
+from models.classifier import build_classifier, extract_features, predict_classes
+keras.utils.set_random_seed(0)
+model = build_classifier((4, 8), 16)
+images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+print(json.dumps({"classes": predict_classes(model, images, batch_size=4).tolist(),
+                  "features": extract_features(model, images, batch_size=4).round(4).tolist()}))
+"""
+
+
+def test_a_classifier_predicts_an_odd_count_on_two_devices():
+    """04's predictions: 7 images in batches of 4 (3 in the last) split over two devices."""
+    pytest.importorskip("jax")
+    out = {}
+    for devices in (1, 2):
+        env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        result = subprocess.run([sys.executable, "-c", SNIPPET], cwd=REPO, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[devices] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(out[2]["classes"]) == 7 and out[1]["classes"] == out[2]["classes"]
+    np.testing.assert_allclose(out[1]["features"], out[2]["features"], atol=2e-4)
