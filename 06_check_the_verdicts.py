@@ -191,15 +191,19 @@ def one_pass_confidence(model, single, mnist_train, cfg):
     return float(np.quantile(top, share)), share
 
 
-def stability(model, x, cfg):
-    """The verdict drawn with dropout seeds SEED and STABILITY_SEED: how many flags flip under
-    the fixed rule at each pass count, under 02's adaptive rule, and when the borderline images
-    get BORDERLINE_PASSES passes more -> (rows, the widths of both 100-pass draws)."""
-    draws, extended, adaptive = [], [], []
+def stability(model, x, first, cfg):
+    """The verdict drawn with dropout seeds SEED (``first``: its passes, the last calls ``model``'s
+    dropout made) and STABILITY_SEED: how many flags flip under the fixed rule at each pass
+    count, under 02's adaptive rule, and when the borderline images get BORDERLINE_PASSES passes
+    more -> (rows, the widths of both MC_PASSES-pass draws)."""
+    draws, widths, extended, adaptive = [], [], [], []
     for seed in (cfg.SEED, cfg.STABILITY_SEED):
-        print(f"the verdicts again with dropout seed {seed}: fixed, then adaptive")
-        reseed_dropout(model, seed)
-        passes = mc_passes(model, x, cfg)
+        print(f"the verdicts with dropout seed {seed}: {'again, ' * (seed != cfg.SEED)}fixed, then adaptive")
+        if seed == cfg.SEED:
+            passes = first  # the stream goes on from where those passes left it
+        else:
+            reseed_dropout(model, seed)
+            passes = mc_passes(model, x, cfg)
         width = rule_width(passes.mean(axis=1), passes.std(axis=1))
         near = np.flatnonzero(np.abs(width - 2) < cfg.BORDERLINE)
         width_more = width.copy()
@@ -207,17 +211,17 @@ def stability(model, x, cfg):
             more = np.concatenate([passes[near], mc_passes(model, x[near], cfg, cfg.BORDERLINE_PASSES)], axis=1)
             width_more[near] = rule_width(more.mean(axis=1), more.std(axis=1))
         draws.append(passes)
+        widths.append(width)
         extended.append(width_more)
         reseed_dropout(model, seed)
         mean, sd, used = mc_predict(model, x, cfg.MC_PASSES, cfg.MC_BATCH, rule="adaptive")
         adaptive.append((rule_width(mean, sd), float(used.mean())))
     rows = []
     for count in cfg.PASSES_SWEEP:
-        widths = [rule_width(p[:, :count].mean(axis=1), p[:, :count].std(axis=1)) for p in draws]
-        rows.append({"rule": f"fixed, {count} passes", "mean_passes": count, **flips(*widths, cfg.BORDERLINE)})
+        fewer = [rule_width(p[:, :count].mean(axis=1), p[:, :count].std(axis=1)) for p in draws]
+        rows.append({"rule": f"fixed, {count} passes", "mean_passes": count, **flips(*fewer, cfg.BORDERLINE)})
     rows.append({"rule": f"adaptive, {cfg.MC_PASSES} at most (02's)", "mean_passes": adaptive[0][1],
                  **flips(adaptive[0][0], adaptive[1][0], cfg.BORDERLINE)})
-    widths = [rule_width(p.mean(axis=1), p.std(axis=1)) for p in draws]
     borderline = (np.abs(widths[0] - 2) < cfg.BORDERLINE).mean()
     rows.append({"rule": f"fixed, {cfg.MC_PASSES} + {cfg.BORDERLINE_PASSES} for the borderline",
                  "mean_passes": cfg.MC_PASSES + borderline * cfg.BORDERLINE_PASSES,
@@ -395,7 +399,7 @@ def main(**overrides):
     flag = flag_summary(mc["ambiguous"], wrong)
     calibration = {name: ece(p.max(1), p.argmax(1) == y, cfg.BINS) for name, p in probabilities.items()}
     sweep_rows = sweep(mc["passes"], y, cfg)
-    stability_rows, widths = stability(members[0], x, cfg)
+    stability_rows, widths = stability(members[0], x, mc["passes"], cfg)
     confidence, share = one_pass_confidence(members[0], singles[0], (x_train, y_train), cfg)
     one = probabilities["one pass"]
     one_pass = {"confidence": confidence, "validation_flagged": share,

@@ -151,13 +151,25 @@ _DETERMINISTIC = weakref.WeakKeyDictionary()
 
 
 def deterministic(model):
-    """A copy of ``model`` with every MCDropout an identity (its weights copied at each call)."""
+    """``without_mc_dropout(model)``, kept per model (its weights copied again at each call)."""
     if model not in _DETERMINISTIC:
-        _DETERMINISTIC[model] = keras.models.clone_model(
-            model, clone_function=lambda layer: layers.Identity(name=layer.name) if isinstance(layer, MCDropout)
-            else layer.__class__.from_config(layer.get_config()))
+        _DETERMINISTIC[model] = without_mc_dropout(model)
     _DETERMINISTIC[model].set_weights(model.get_weights())
     return _DETERMINISTIC[model]
+
+
+def without_mc_dropout(model, dtype=None):
+    """A copy of ``model`` (its own layers, the weights' values copied) with every MCDropout an
+    identity; every layer computing in ``dtype`` where one is given."""
+    def copy(layer):
+        if isinstance(layer, MCDropout):
+            return layers.Identity(name=layer.name)
+        config = layer.get_config()
+        return layer.__class__.from_config({**config, "dtype": dtype} if dtype else config)
+
+    clone = keras.models.clone_model(model, clone_function=copy)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _adaptive(model, x, passes, batch, round_passes, min_passes):

@@ -26,7 +26,7 @@ from keras import layers
 from models.data import to_classifier_input
 from models.device import on_devices, split_count
 from models.files import save_npz
-from models.mc import MCDropout
+from models.mc import without_mc_dropout
 from models.record import differences, fingerprint, read_record
 
 COVARIANCES = {"shared": "one covariance for all classes (Mahalanobis)",
@@ -46,13 +46,7 @@ def feature_layers(model):
 def feature_model(model, layer, grid):
     """image -> ``layer``'s output (a key of ``feature_layers``) averaged over a ``grid`` x ``grid``
     grid and flattened, with dropout off and in float32, sharing no state with ``model``."""
-    def copy(original):
-        if isinstance(original, MCDropout):
-            return layers.Identity(name=original.name)
-        return original.__class__.from_config({**original.get_config(), "dtype": "float32"})
-
-    deterministic = keras.models.clone_model(model, clone_function=copy)
-    deterministic.set_weights(model.get_weights())
+    deterministic = without_mc_dropout(model, "float32")
     output = feature_layers(deterministic)[layer].output
     if len(output.shape) == 4:
         size = int(np.ceil(output.shape[1] / grid))
