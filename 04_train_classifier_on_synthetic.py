@@ -27,7 +27,7 @@ import json
 import keras
 import numpy as np
 
-from models.classifier import build_classifier, extract_features, predict_classes, train_classifier
+from models.classifier import build_classifier, build_mlp, extract_features, predict_classes, train_classifier
 from models import paths
 from models.config import UserError
 from models.data import load_dataset
@@ -40,13 +40,16 @@ from models.pretrained import SOURCES, choose, sidecar
 from models.record import fingerprint, make_record, matches, require_match
 from models.report import fid_note, report_markdown
 
-REPEATS = 2  # seeds per training set: the table shows mean +- sd over them
+SETS = ("real", "synthetic", "raw", "real+synthetic", "real+ambiguous")  # training sets of the main table (of
+# TRAINING_SETS below; "acgan" and "dcgan+acgan" need GENERATED_ACGAN)
+REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
 BATCH_SIZE = 128  # images per training step
 SYNTHETIC_SHARE = 0.1  # of the real + synthetic set: the rest is every real image (a seeded subset of 02's data)
 SHIFT = 2  # each training image moves by up to this many pixels each way, at random, each time it is seen (0 = off)
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
 DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
+MLP_UNITS = (1024, 512)  # the second independent judge, an MLP on pixels: its hidden widths (the last: its features)
 METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall
 GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
@@ -69,18 +72,26 @@ VERBOSE = 1  # 1 = progress bars, 0 = silent
 TRAINING_SETS = {
     "real": "real MNIST train",
     "synthetic": "synthetic only",
+    "synthetic-clear": "synthetic only, clear images only (KEEP=clear)",
     "raw": "raw synthetic only (unverified)",
+    "acgan": "AC-GAN synthetic only",
+    "dcgan+acgan": "per-digit DCGANs + AC-GAN, half each",
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
 INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
                                    "INDEPENDENT_SEED"})
+MLP_CONSTANTS = frozenset({"MLP_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "SHIFT"})  # a finished run's record
 AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all made by 05 from the same noise
     "real": "real MNIST train",
     "real+between": "real + between-class digits, hard labels",
     "real+between-soft": "real + between-class digits, soft labels (MC mean)",
     "real+twins": "real + their clear twins",
+}
+JUDGES = {  # the independent judges (neither is 02's verifier, which filtered the data): name: architecture
+    "cnn": "the CNN every accuracy run trains (FILTERS, DENSE_UNITS)",
+    "mlp": "an MLP on the pixels, no convolution (MLP_UNITS)",
 }
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
@@ -98,8 +109,12 @@ def check(cfg):
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"INDEPENDENT_IMPRESSIONS ({cfg.INDEPENDENT_IMPRESSIONS}) must be at least BATCH_SIZE "
                         f"({cfg.BATCH_SIZE})")
-    if not cfg.FILTERS or min(cfg.FILTERS) < 1:
-        problems.append(f"FILTERS must be positive conv widths, got {cfg.FILTERS}")
+    for name in ("FILTERS", "MLP_UNITS"):
+        if not getattr(cfg, name) or min(getattr(cfg, name)) < 1:
+            problems.append(f"{name} must be positive layer widths, got {getattr(cfg, name)}")
+    unknown = [name for name in cfg.SETS if name not in TRAINING_SETS]
+    if unknown or not {"real", "synthetic"} <= set(cfg.SETS):
+        problems.append(f"SETS must name real, synthetic and any of {', '.join(TRAINING_SETS)}; got {cfg.SETS}")
     if cfg.METRIC_SAMPLES <= cfg.NEAREST_K:
         problems.append(f"METRIC_SAMPLES ({cfg.METRIC_SAMPLES}) must exceed NEAREST_K ({cfg.NEAREST_K})")
     if cfg.REAL_SUBSET < 0:
@@ -109,29 +124,56 @@ def check(cfg):
     config.reject(problems)
 
 
-def training_sets(x_real, y_real, synthetic, share, seed):
-    """{name: (uint8 images, labels)} of the five training sets; in real + synthetic, ``share``
-    of the images are synthetic: all real ones and a random subset (``seed``) of the verified ones."""
+def training_sets(x_real, y_real, generated, names, share, seed):
+    """{name: (uint8 images, labels)} of the training sets ``names`` (of TRAINING_SETS); in real +
+    synthetic, ``share`` of the images are synthetic: all real ones and a random subset (``seed``)
+    of the verified ones; DCGANs + AC-GAN: a random half (``seed``) of each one's verified images
+    of every digit, as many in all as the DCGANs' set."""
+    synthetic = generated["class_gans"]
     x_syn, y_syn, ambiguous = synthetic["x_train"], synthetic["y_train"].astype(np.uint8), synthetic["ambiguous"]
-    n_mixed = round(len(x_real) * share / (1 - share))
-    if n_mixed > len(x_syn):
-        raise UserError(f"SYNTHETIC_SHARE={share} needs {n_mixed} synthetic images beside {len(x_real)} real ones, "
-                        f"but {paths.shown(synthetic['path'])} has {len(x_syn)}: lower it, or generate more with 02.")
-    mixed = np.sort(np.random.default_rng(seed).choice(len(x_syn), n_mixed, replace=False))
-    return {
-        "real": (x_real, y_real),
-        "synthetic": (x_syn, y_syn),
-        "raw": (synthetic["x_raw"], synthetic["y_raw"].astype(np.uint8)),
-        "real+synthetic": (np.concatenate([x_real, x_syn[mixed]]), np.concatenate([y_real, y_syn[mixed]])),
-        "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]])),
-    }
+    if {"acgan", "dcgan+acgan"} & set(names) and "acgan" not in generated:
+        raise UserError("SETS names AC-GAN training sets but GENERATED_ACGAN names no file: run "
+                        "02_generate_and_verify.py --GENERATOR=acgan first, or leave them out of SETS.")
+    rng = np.random.default_rng(seed)
+    sets = {"real": (x_real, y_real), "synthetic": (x_syn, y_syn),
+            "synthetic-clear": (x_syn[~ambiguous], y_syn[~ambiguous]),
+            "raw": (synthetic["x_raw"], synthetic["y_raw"].astype(np.uint8)),
+            "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]]))}
+    if "real+synthetic" in names:
+        n_mixed = round(len(x_real) * share / (1 - share))
+        if n_mixed > len(x_syn):
+            raise UserError(f"SYNTHETIC_SHARE={share} needs {n_mixed} synthetic images beside {len(x_real)} real "
+                            f"ones, but {paths.shown(synthetic['path'])} has {len(x_syn)}: lower it, or generate "
+                            "more with 02.")
+        mixed = np.sort(rng.choice(len(x_syn), n_mixed, replace=False))
+        sets["real+synthetic"] = (np.concatenate([x_real, x_syn[mixed]]), np.concatenate([y_real, y_syn[mixed]]))
+    if "acgan" in generated:
+        acgan = generated["acgan"]
+        sets["acgan"] = (acgan["x_train"], acgan["y_train"].astype(np.uint8))
+        sets["dcgan+acgan"] = half_each((x_syn, y_syn), sets["acgan"], rng)
+    return {name: sets[name] for name in names}
 
 
-def train_and_test(cfg, x, y, x_test, y_test, seed, name="classifier", impressions=None, shift=None):
-    """Train a fresh classifier with ``seed`` for ``impressions`` (default IMPRESSIONS) images,
-    each moved by up to ``shift`` (default SHIFT) pixels; test it on the real test set."""
+def half_each(a, b, rng):
+    """Of every digit, a random half of its count in ``a`` from ``a`` and the other half from ``b``."""
+    parts = []
+    for k in np.unique(a[1]):
+        n = int(np.sum(a[1] == k))
+        for (x, y), take in ((a, n // 2), (b, n - n // 2)):
+            rows = np.flatnonzero(y == k)
+            if len(rows) < take:
+                raise UserError(f"the AC-GAN's data has {len(rows)} images of digit {k}, the half-and-half set "
+                                f"needs {take}: generate more with 02 --GENERATOR=acgan.")
+            parts.append((x[np.sort(rng.choice(rows, take, replace=False))], np.full(take, k, np.uint8)))
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def train_and_test(cfg, x, y, x_test, y_test, seed, model=None, impressions=None, shift=None):
+    """Train a fresh classifier (default: 04's CNN; ``model`` builds another) with ``seed`` for
+    ``impressions`` (default IMPRESSIONS) images, each moved by up to ``shift`` (default SHIFT)
+    pixels; test it on the real test set."""
     keras.utils.set_random_seed(seed)
-    model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name=name)
+    model = model() if model else build_classifier(cfg.FILTERS, cfg.DENSE_UNITS)
     seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed,
                             shift=cfg.SHIFT if shift is None else shift, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
@@ -226,29 +268,36 @@ def independent_split(cfg, n_train):
     return fit_rows, held_out
 
 
-def get_independent_classifier(cfg, weights_dir, train, test):
-    """Load the independent classifier made with these constants and images, or train it on
-    ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
-    record = make_record(cfg, INDEPENDENT_CONSTANTS, inputs={"training images": train[0], "training labels": train[1]})
-    path, source = choose(paths.independent_classifier(weights_dir),
-                          paths.independent_classifier(paths.resolve(cfg.SHIPPED_DIR)),
+def build_judge(cfg, kind):
+    if kind == "mlp":
+        return build_mlp(cfg.MLP_UNITS, name="independent_mlp")
+    return build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
+
+
+def get_independent_classifier(cfg, kind, weights_dir, train, test):
+    """Load the independent judge ``kind`` (of JUDGES) made with these constants and images, or
+    train it on ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
+    constants = MLP_CONSTANTS if kind == "mlp" else INDEPENDENT_CONSTANTS
+    record = make_record(cfg, constants, inputs={"training images": train[0], "training labels": train[1]})
+    path, source = choose(paths.independent_classifier(weights_dir, kind),
+                          paths.independent_classifier(paths.resolve(cfg.SHIPPED_DIR), kind),
                           "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))
     info_path = sidecar(path)
     if path.is_file() and not cfg.RETRAIN:
-        print(f"independent classifier: {paths.shown(path)} ({source})")
+        print(f"independent {kind} judge: {paths.shown(path)} ({source})")
         require_match(path, record, "rerun with --RETRAIN=1 to train it again")
-        model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
+        model = build_judge(cfg, kind)
         load_weights(model, path, "delete it and rerun to retrain it")
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
         if info.get("record") != record:  # the sidecar is a summary: measure again rather than trust a stale one
             info = independent_info(cfg, record, len(train[0]), np.mean(predict_classes(model, test[0]) == test[1]),
                                     len(test[0]))
         return model, info, path
-    print(f"training the independent classifier on {len(train[0])} real images into {paths.shown(path)}")
-    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, name="independent_classifier",
-                                   impressions=cfg.INDEPENDENT_IMPRESSIONS, shift=0)  # the judge: unchanged by SHIFT
+    print(f"training the independent {kind} judge on {len(train[0])} real images into {paths.shown(path)}")
+    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, model=lambda: build_judge(cfg, kind),
+                                   impressions=cfg.INDEPENDENT_IMPRESSIONS, shift=0)  # a judge: unchanged by SHIFT
     info = independent_info(cfg, record, len(train[0]), result["accuracy"], len(test[0]))
-    print(f"independent classifier: real test accuracy {result['accuracy']:.2%}")
+    print(f"independent {kind} judge: real test accuracy {result['accuracy']:.2%}")
     write_json(info_path, info)
     save_weights(model, path, record)
     return model, info, path
@@ -293,8 +342,8 @@ def load_all_generated(cfg):
     return generated
 
 
-def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
-    """Score every generator and the real floor with the independent ``model``; saves the
+def quality_metrics(cfg, judges, generated, floor_set, x_test, output_dir):
+    """Score every generator and the real floor with each independent judge; saves the CNN judge's
     disagreement figures. Returns ``(images per set for FID/PR, rows, {figure: caption})``."""
     sizes = [cfg.METRIC_SAMPLES, len(x_test), len(floor_set[0])] + [len(g[x]) for g in generated.values()
                                                                      for x in ("x_train", "x_raw")]
@@ -302,54 +351,71 @@ def quality_metrics(cfg, model, generated, floor_set, x_test, output_dir):
     if n_metric <= cfg.NEAREST_K:
         raise UserError(f"Only {n_metric} images per set for precision/recall; NEAREST_K={cfg.NEAREST_K} needs more.")
     real_picks = np.random.default_rng(cfg.SEED).choice(len(x_test), n_metric, replace=False)
-    real_features = extract_features(model, x_test[real_picks])
     rows, figures = [], {}
-    for name, data in generated.items():
-        label = GENERATORS[name][0]
-        print(f"scoring the {label} data ({len(data['x_train'])} verified and as many raw images)")
-        raw_row, _ = score(f"{label}, raw draws", data["x_raw"], data["y_raw"], model, real_features, n_metric, cfg)
-        row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
-        rows += [{"generator": name, "file": paths.shown(data["path"]), **r} for r in (raw_row, row)]
-        fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
-        if fig is not None:
-            save_figure(fig, output_dir / f"disagreements_{name}.png")
-            figures[f"disagreements_{name}.png"] = f"{label} images the independent classifier disagrees with"
-    x_floor, y_floor = floor_set[0][:n_metric], floor_set[1][:n_metric]
-    floor_row, _ = score("real (floor)", x_floor, y_floor, model, real_features, n_metric, cfg)
-    rows.append({"generator": None, "file": None, **floor_row})
+    for kind, model in judges.items():
+        real_features = extract_features(model, x_test[real_picks])
+        for name, data in generated.items():
+            label = GENERATORS[name][0]
+            print(f"{kind} judge: scoring the {label} data ({len(data['x_train'])} verified and as many raw images)")
+            raw_row, _ = score(f"{label}, raw draws", data["x_raw"], data["y_raw"], model, real_features, n_metric,
+                               cfg)
+            row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
+            rows += [{"generator": name, "judge": kind, "file": paths.shown(data["path"]), **r} for r in (raw_row, row)]
+            fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
+            if fig is not None and kind == "cnn":
+                save_figure(fig, output_dir / f"disagreements_{name}.png")
+                figures[f"disagreements_{name}.png"] = f"{label} images the independent classifier disagrees with"
+        x_floor, y_floor = floor_set[0][:n_metric], floor_set[1][:n_metric]
+        floor_row, _ = score("real (floor)", x_floor, y_floor, model, real_features, n_metric, cfg)
+        rows.append({"generator": None, "judge": kind, "file": None, **floor_row})
     return n_metric, rows, figures
 
 
-def synthetic_experiment(cfg, generated, synthetic_hash, train, test, real_record, output_dir):
-    """The main table (each training set REPEATS seeds) and the independent classifier's scores
-    of every generator's data; returns ``(the report's entries, the independent classifier's file)``."""
+def synthetic_experiment(cfg, generated, hashes, train, test, real_record, output_dir):
+    """The main table (each training set REPEATS seeds) and the independent judges' scores of every
+    generator's data; returns ``(the report's entries, {judge: its weights file})``."""
     synthetic = generated["class_gans"]
     (x_train, y_train), (x_test, y_test) = train, test
     fit_rows, held_out = independent_split(cfg, len(x_train))
-    model, info, model_file = get_independent_classifier(cfg, paths.resolve(cfg.WEIGHTS_DIR),
-                                                         (x_train[fit_rows], y_train[fit_rows]), test)
-    inputs = {"synthetic data": synthetic_hash, "real train images": x_train, "real test images": x_test}
+    judges, infos, files = {}, {}, {}
+    for kind in JUDGES:
+        judges[kind], infos[kind], files[kind] = get_independent_classifier(
+            cfg, kind, paths.resolve(cfg.WEIGHTS_DIR), (x_train[fit_rows], y_train[fit_rows]), test)
+    inputs = {"synthetic data": hashes["class_gans data"], "real train images": x_train, "real test images": x_test}
     run_record = make_record(cfg, RUN_CONSTANTS, inputs=inputs)
-    sets = training_sets(x_train, y_train, synthetic, cfg.SYNTHETIC_SHARE, cfg.SEED)
+    sets = training_sets(x_train, y_train, generated, cfg.SETS, cfg.SYNTHETIC_SHARE, cfg.SEED)
     records = {**dict.fromkeys(sets, run_record), "real": real_record,
                "real+synthetic": make_record(cfg, RUN_CONSTANTS | {"SYNTHETIC_SHARE"}, inputs=inputs)}
+    if "acgan data" in hashes:
+        records["acgan"] = make_record(cfg, RUN_CONSTANTS, inputs={**inputs, "synthetic data": hashes["acgan data"]})
+        records["dcgan+acgan"] = make_record(cfg, RUN_CONSTANTS, inputs={**inputs, "AC-GAN data": hashes["acgan data"]})
     descriptions = {**TRAINING_SETS, "real+synthetic": f"real + synthetic ({cfg.SYNTHETIC_SHARE:.0%} synthetic)"}
     rows, runs = accuracy_runs(cfg, sets, x_test, y_test, records, output_dir / "runs.json", cfg.REPEATS,
                                descriptions)
     confusion = np.array(runs[run_key("synthetic", cfg.SEED, run_record)]["confusion"])
     save_figure(confusion_matrix(confusion, title=f"trained on synthetic only (seed {cfg.SEED}), real test set"),
                 output_dir / "confusion_matrix_synthetic.png")
-    n_metric, metrics, figures = quality_metrics(cfg, model, generated, (x_train[held_out], y_train[held_out]),
+    n_metric, metrics, figures = quality_metrics(cfg, judges, generated, (x_train[held_out], y_train[held_out]),
                                                  x_test, output_dir)
     return {
         "settings": {"filters": list(cfg.FILTERS), "dense_units": cfg.DENSE_UNITS, "seeds": rows[0]["seeds"],
                      "shift": cfg.SHIFT, "generated": paths.shown(synthetic["path"]), "nearest_k": cfg.NEAREST_K},
         "synthetic_images": len(synthetic["x_train"]), "ambiguous_images": int(synthetic["ambiguous"].sum()),
-        "accuracy": rows, "independent_classifier": info,
-        "metric_samples": n_metric, "fid_note": fid_note(cfg.DENSE_UNITS), "metrics": metrics,
+        "accuracy": rows, "judges": {kind: {"architecture": JUDGES[kind], **infos[kind]} for kind in JUDGES},
+        "metric_samples": n_metric, "fid_note": fid_note(), "metrics": metrics,
+        "lowest_fidelity_per_class": lowest_fidelity(metrics),
         "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
                     f"only (seed {cfg.SEED})", **figures},
-    }, model_file
+    }, files
+
+
+def lowest_fidelity(metrics):
+    """{data: per digit, the lower label fidelity of the judges}."""
+    lowest = {}
+    for r in metrics:
+        previous = lowest.get(r["data"], r["label_fidelity_per_class"])
+        lowest[r["data"]] = [None if a is None else min(a, b) for a, b in zip(previous, r["label_fidelity_per_class"])]
+    return lowest
 
 
 def main(**overrides):
@@ -373,9 +439,10 @@ def main(**overrides):
     report = {"test_images": len(x_test), "accuracy": None, "metrics": None, "ambiguity_experiment": None,
               "hard_test_images": None, "figures": {}}
     if generated:
-        entries, inputs["independent classifier"] = synthetic_experiment(
-            cfg, generated, inputs["class_gans data"], (x_train, y_train), (x_test, y_test), real_record, output_dir)
+        entries, judge_files = synthetic_experiment(cfg, generated, inputs, (x_train, y_train), (x_test, y_test),
+                                                    real_record, output_dir)
         report.update(entries)
+        inputs.update({f"independent {kind} judge": fingerprint(path) for kind, path in judge_files.items()})
     if between is not None:
         inputs["between-class data"] = fingerprint(between["path"])
         report["ambiguity_experiment"] = ambiguity_experiment(cfg, between, inputs["between-class data"],

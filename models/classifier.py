@@ -27,6 +27,17 @@ def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=
     return keras.Model(image, layers.Dense(n_classes, activation="softmax")(x), name=name)
 
 
+def build_mlp(units=(1024, 512), dropout=0.5, n_classes=10, name="mlp"):
+    """A classifier of another architecture, for a second independent judge: dense layers on
+    the raw pixels (no convolution), the last hidden one named "features", then dropout and softmax."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = layers.Flatten()(image)
+    for i, width in enumerate(units):
+        x = layers.Dense(width, activation="relu", name="features" if i == len(units) - 1 else None)(x)
+    x = layers.Dropout(dropout)(x)
+    return keras.Model(image, layers.Dense(n_classes, activation="softmax")(x), name=name)
+
+
 class ImpressionBatches(keras.utils.PyDataset):
     """``impressions // batch_size`` full batches from uint8 ``(x, y)``: a concatenation of
     seeded permutations of the set, cut to length, so every image is seen equally often

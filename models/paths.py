@@ -67,8 +67,9 @@ def verifier(weights_dir, name):
     return Path(weights_dir) / f"verifier_{name}.weights.h5"
 
 
-def independent_classifier(weights_dir):
-    return Path(weights_dir) / "independent_classifier.weights.h5"
+def independent_classifier(weights_dir, kind="cnn"):
+    """04's independent judge ``kind``: "cnn" (the shipped one 06 also reads) or "mlp"."""
+    return Path(weights_dir) / ("independent_mlp.weights.h5" if kind == "mlp" else "independent_classifier.weights.h5")
 
 
 def generated_npz(output_dir):

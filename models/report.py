@@ -1,9 +1,9 @@
 """04's report as markdown: the accuracy table, the quality metrics and the ambiguity experiment."""
 
 
-def fid_note(dense_units):
-    return (f"FID here is the Frechet distance between Gaussians fitted to the {dense_units}-dimensional "
-            "penultimate-layer features of an MNIST classifier trained in this script, not to Inception-v3 "
+def fid_note():
+    return ("FID here is the Frechet distance between Gaussians fitted to the penultimate-layer features of "
+            "an MNIST classifier trained in this script (each judge's own), not to Inception-v3 "
             "features: it is not comparable to published (Inception) FID numbers. Compare it only between "
             "the rows of this table and with the real floor.")
 
@@ -20,7 +20,7 @@ def report_markdown(report):
 
 
 def synthetic_markdown(report):
-    s, ind = report["settings"], report["independent_classifier"]
+    s = report["settings"]
     lines = [
         "",
         f"Synthetic data: `{s['generated']}`: {report['synthetic_images']} images that passed 02's verifier "
@@ -43,19 +43,22 @@ def synthetic_markdown(report):
         "",
         "## Quality of the generated images",
         "",
-        f"Scored by an independent classifier (the same CNN, seed {ind['settings']['seed']}, trained here on "
-        f"{ind['settings']['train_images']} real MNIST train images; not 02's verifier, which filtered the data): "
-        f"real test accuracy {ind['test_accuracy']:.2%}. FID and precision/recall use {report['metric_samples']} "
-        f"images per set against as many real test images; k-NN manifolds with k = {s['nearest_k']}.",
+        "Scored by independent judges of two architectures, neither of them 02's verifier (which filtered the "
+        "data), each trained here on real MNIST train images the floor below does not use: "
+        + "; ".join(f"**{kind}**: {j['architecture']}, seed {j['settings']['seed']}, {j['settings']['train_images']} "
+                    f"images, real test accuracy {j['test_accuracy']:.2%}" for kind, j in report["judges"].items())
+        + f". FID and precision/recall use {report['metric_samples']} images per set against as many real test "
+        f"images; k-NN manifolds with k = {s['nearest_k']}.",
         "",
         f"**{report['fid_note']}**",
         "",
-        "| data | images | label fidelity | FID | precision | recall |",
-        "|---|---|---|---|---|---|",
+        "| data | judge | images | label fidelity | FID | FID / floor | precision | recall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    floors = {r["judge"]: r["fid"] for r in report["metrics"] if r["generator"] is None}
     for r in report["metrics"]:
-        lines.append(f"| {r['data']} | {r['images']} | {r['label_fidelity']:.2%} | {r['fid']:.3f} "
-                     f"| {r['precision']:.3f} | {r['recall']:.3f} |")
+        lines.append(f"| {r['data']} | {r['judge']} | {r['images']} | {r['label_fidelity']:.2%} | {r['fid']:.3f} "
+                     f"| {r['fid'] / floors[r['judge']]:.2f}x | {r['precision']:.3f} | {r['recall']:.3f} |")
     lines += [
         "",
         "Label fidelity: share of images the independent classifier assigns to the class they were made for. "
@@ -63,14 +66,14 @@ def synthetic_markdown(report):
         "test images inside theirs. Real (floor): real train images the independent classifier never trained on, "
         "scored as if a generator had made them: the best a generator can hope for.",
         "",
-        "Label fidelity per class:",
+        "Label fidelity per class, the lower of the judges' (each judge's own in report.json):",
         "",
         "| data | " + " | ".join(str(c) for c in range(10)) + " |",
         "|---|" + "---|" * 10,
     ]
-    for r in report["metrics"]:
-        cells = ["-" if v is None else f"{v:.1%}" for v in r["label_fidelity_per_class"]]
-        lines.append(f"| {r['data']} | " + " | ".join(cells) + " |")
+    for data, lowest in report["lowest_fidelity_per_class"].items():
+        cells = ["-" if v is None else f"{v:.2%}" for v in lowest]
+        lines.append(f"| {data} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -12,7 +12,8 @@ from models.files import save_npz
 from conftest import load_script
 
 TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
-            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, VERBOSE=0)
+            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, MLP_UNITS="64,32", VERBOSE=0)
+EVERY_SET = ("real", "synthetic", "synthetic-clear", "raw", "acgan", "dcgan+acgan", "real+synthetic", "real+ambiguous")
 
 
 def write_generated(path, x, y, ambiguous, raw=None):
@@ -52,27 +53,41 @@ def paths(root, **more):
 
 @pytest.fixture(scope="module")
 def report(script, workspace):
-    script.main(**TINY, **paths(workspace))
+    script.main(**TINY, SETS=EVERY_SET, **paths(workspace))
     return json.loads((workspace / "report" / "report.json").read_text())
 
 
 def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
     rows = {r["training_set"]: r for r in report["accuracy"]}
-    assert list(rows) == ["real", "synthetic", "raw", "real+synthetic", "real+ambiguous"]
-    assert [rows[name]["images"] for name in rows] == [600, 400, 400, 667, 700]  # 67 synthetic: a tenth
+    assert list(rows) == list(EVERY_SET)
+    assert [rows[name]["images"] for name in rows] == [600, 400, 300, 400, 300, 400, 667, 700]  # 67 synthetic: a tenth
     for r in rows.values():
         assert r["images_seen"] == 2560 and r["seeds"] == [100, 101] and len(r["accuracies"]) == 2
-        assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
+        if "acgan" not in r["training_set"]:
+            assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
         assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
         assert r["sd"] == pytest.approx(np.std(r["accuracies"], ddof=1))
+    # the stand-in AC-GAN draws pure noise: near chance alone, and half of it costs accuracy
+    assert rows["acgan"]["mean"] < 0.2 < rows["dcgan+acgan"]["mean"] < rows["synthetic"]["mean"]
     assert report["test_images"] == 600 and report["ambiguous_images"] == 100
 
 
-def test_metrics_rank_the_noise_generator_below_real_looking_data(report):
-    rows = {r["data"]: r for r in report["metrics"]}
+def test_half_each_takes_half_of_every_digit_from_each_generator(script):
+    a = (np.zeros((9, 28, 28), np.uint8), np.array([0, 0, 0, 0, 1, 1, 1, 1, 1], np.uint8))
+    b = (np.full((8, 28, 28), 255, np.uint8), np.array([0, 0, 0, 0, 1, 1, 1, 1], np.uint8))
+    x, y = script.half_each(a, b, np.random.default_rng(0))
+    assert list(y) == [0, 0, 0, 0, 1, 1, 1, 1, 1]  # a's count of every digit
+    assert [int(x[y == k].max(axis=(1, 2)).sum()) // 255 for k in (0, 1)] == [2, 3]  # from b: 4 - 2, 5 - 2
+    with pytest.raises(UserError, match="has 4 images of digit 1, the half-and-half set needs 5"):
+        script.half_each((a[0], np.ones(9, np.uint8)), b, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("judge", ["cnn", "mlp"])
+def test_metrics_rank_the_noise_generator_below_real_looking_data(report, judge):
+    rows = {r["data"]: r for r in report["metrics"] if r["judge"] == judge}
     assert list(rows) == ["per-class DCGANs, raw draws", "per-class DCGANs", "AC-GAN, raw draws", "AC-GAN",
                           "real (floor)"]
-    assert report["metric_samples"] == 120 and report["independent_classifier"]["settings"]["seed"] == 7
+    assert report["metric_samples"] == 120 and report["judges"][judge]["settings"]["seed"] == 7
     good, noise, floor = rows["per-class DCGANs"], rows["AC-GAN"], rows["real (floor)"]
     assert good["images"] == 400 and noise["images"] == 300 and floor["images"] == 120
     assert rows["per-class DCGANs, raw draws"]["images"] == 400 and rows["AC-GAN, raw draws"]["fid"] == noise["fid"]
@@ -89,11 +104,15 @@ def test_report_and_figures_are_written(report, workspace):
     out = workspace / "report"
     markdown = (out / "report.md").read_text()
     assert "| real + ambiguous synthetic | 700 |" in markdown
-    assert "| real (floor) | 120 |" in markdown
+    assert "| real (floor) | cnn | 120 |" in markdown and "| real (floor) | mlp | 120 |" in markdown
+    lowest = report["lowest_fidelity_per_class"]["per-class DCGANs"]
+    by_judge = [r["label_fidelity_per_class"] for r in report["metrics"] if r["data"] == "per-class DCGANs"]
+    assert lowest == [min(a, b) for a, b in zip(*by_judge)] and "lower of the judges'" in markdown
     assert "not to Inception-v3 features" in markdown and "not comparable to published" in markdown
     for name in ("confusion_matrix_synthetic.png", "disagreements_class_gans.png", "disagreements_acgan.png"):
         assert (out / name).stat().st_size > 1000 and f"]({name})" in markdown
     assert (workspace / "weights" / "independent_classifier.weights.h5").is_file()
+    assert (workspace / "weights" / "independent_mlp.weights.h5").is_file()
     info = json.loads((workspace / "weights" / "independent_classifier.json").read_text())
     assert 0.3 < info["test_accuracy"] <= 1 and info["settings"]["train_images"] == 480  # 120 held out
 
@@ -109,8 +128,11 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     assert sorted(trained) == [400, 400, 600, 667, 700]  # one new run (seed 102) per training set
     assert weights.stat().st_mtime_ns == stamp
     again = json.loads((workspace / "report" / "report.json").read_text())
-    assert [r["data"] for r in again["metrics"]] == ["per-class DCGANs, raw draws", "per-class DCGANs", "real (floor)"]
-    assert [r["accuracies"][:2] for r in again["accuracy"]] == [r["accuracies"] for r in report["accuracy"]]
+    assert [(r["judge"], r["data"]) for r in again["metrics"]] == [
+        (judge, data) for judge in ("cnn", "mlp") for data in ("per-class DCGANs, raw draws", "per-class DCGANs",
+                                                              "real (floor)")]
+    first = {r["training_set"]: r["accuracies"] for r in report["accuracy"]}
+    assert [r["accuracies"][:2] for r in again["accuracy"]] == [first[r["training_set"]] for r in again["accuracy"]]
 
 
 def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, workspace, monkeypatch):
@@ -148,7 +170,8 @@ def test_independent_classifier_trained_with_other_constants_is_refused(report, 
 
 def test_report_records_its_constants_and_inputs(report):
     assert report["record"]["constants"]["IMPRESSIONS"] == TINY["IMPRESSIONS"]
-    assert set(report["record"]["inputs"]) == {"class_gans data", "acgan data", "independent classifier"}
+    assert set(report["record"]["inputs"]) == {"class_gans data", "acgan data", "independent cnn judge",
+                                               "independent mlp judge"}
 
 
 def test_missing_generated_data_says_run_02(script, tmp_path):
@@ -184,6 +207,14 @@ def test_bad_constants_are_rejected_before_work(script, tmp_path):
         script.main(**{**TINY, "SHIFT": 28}, **paths(tmp_path))
     with pytest.raises(ConfigError, match=r"SYNTHETIC_SHARE must lie in \(0, 1\), got 1.0"):
         script.main(**{**TINY, "SYNTHETIC_SHARE": 1.0}, **paths(tmp_path))
+    with pytest.raises(ConfigError, match=r"SETS must name real, synthetic and any of .*\('real', 'fresh'\)"):
+        script.main(**{**TINY, "SETS": "real,fresh"}, **paths(tmp_path))
+
+
+def test_acgan_training_sets_without_acgan_data_say_what_to_run(script, workspace):
+    with pytest.raises(UserError, match="SETS names AC-GAN training sets but GENERATED_ACGAN names no file: run "
+                                        "02_generate_and_verify.py --GENERATOR=acgan"):
+        script.main(**TINY, SETS="real,synthetic,acgan", **paths(workspace, GENERATED_ACGAN=""))
 
 
 def write_between(path, mnist, n_test=600):
