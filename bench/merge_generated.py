@@ -24,7 +24,7 @@ from models import paths  # noqa: E402
 from models.config import UserError  # noqa: E402
 from models.files import save_npz  # noqa: E402
 from models.generated import load_generated  # noqa: E402
-from models.record import fingerprint, make_record  # noqa: E402
+from models.record import make_record  # noqa: E402
 
 INPUTS = ("outputs/generated_18000/generated.npz", "outputs/generated_seed2234/generated.npz")  # 02's files
 N_PER_CLASS = 18000  # images per digit in the output, an equal share from each input
