@@ -23,6 +23,7 @@ seeds each, scored on the real test set and on its images the verifier flags amb
 from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
 
 import json
+import time
 
 import keras
 import numpy as np
@@ -172,6 +173,7 @@ def train_and_test(cfg, x, y, x_test, y_test, seed, model=None, impressions=None
     """Train a fresh classifier (default: 04's CNN; ``model`` builds another) with ``seed`` for
     ``impressions`` (default IMPRESSIONS) images, each moved by up to ``shift`` (default SHIFT)
     pixels; test it on the real test set."""
+    start = time.perf_counter()
     keras.utils.set_random_seed(seed)
     model = model() if model else build_classifier(cfg.FILTERS, cfg.DENSE_UNITS)
     seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed,
@@ -179,7 +181,8 @@ def train_and_test(cfg, x, y, x_test, y_test, seed, model=None, impressions=None
     pred = predict_classes(model, x_test)
     return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
                    "confusion": confusion_counts(y_test, pred).tolist(),
-                   "wrong": np.flatnonzero(pred != y_test).tolist()}  # test images it got wrong
+                   "wrong": np.flatnonzero(pred != y_test).tolist(),  # test images it got wrong
+                   "seconds": round(time.perf_counter() - start, 1)}  # wall time, training and testing
 
 
 def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descriptions=TRAINING_SETS, hard=None):
