@@ -203,9 +203,14 @@ def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descri
     rows = []
     for name, (x, _) in sets.items():
         results = [runs[run_key(name, seed, records[name])] for seed in seeds]
+        confusion = np.array([r["confusion"] for r in results], dtype=float)  # (seeds, true, predicted)
+        per_class = np.diagonal(confusion, axis1=1, axis2=2) / np.maximum(confusion.sum(axis=2), 1)
         rows.append({"training_set": name, "description": descriptions[name], "images": len(x),
                      "images_seen": results[0]["images_seen"], "seeds": seeds,
-                     **spread([r["accuracy"] for r in results], "accuracies")})
+                     **spread([r["accuracy"] for r in results], "accuracies"),
+                     "per_class": per_class.mean(axis=0).tolist(),  # real test accuracy per digit, mean of seeds
+                     "seconds": None if any("seconds" not in r for r in results)  # (older runs kept no time)
+                     else float(np.mean([r["seconds"] for r in results]))})
         if hard is not None:
             hard_rows = set(np.flatnonzero(hard).tolist())
             rows[-1].update(spread([1 - len(hard_rows.intersection(r["wrong"])) / len(hard_rows) if hard_rows

@@ -39,6 +39,10 @@ def synthetic_markdown(report):
     for r in report["accuracy"]:
         lines.append(f"| {r['description']} | {r['images']} | {r['mean']:.2%} +- {r['sd']:.2%} | "
                      + ", ".join(f"{a:.2%}" for a in r["accuracies"]) + " |")
+    lines += ["", "Real test accuracy per digit, mean of the seeds:", "",
+              "| training set | " + " | ".join(str(c) for c in range(10)) + " |", "|---|" + "---|" * 10]
+    for r in report["accuracy"]:
+        lines.append(f"| {r['description']} | " + " | ".join(f"{a:.2%}" for a in r["per_class"]) + " |")
     lines += [
         "",
         "## Quality of the generated images",

@@ -57,8 +57,9 @@ def report(script, workspace):
     return json.loads((workspace / "report" / "report.json").read_text())
 
 
-def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
+def test_accuracy_table_has_every_training_set_with_equal_impressions(report, mnist):
     rows = {r["training_set"]: r for r in report["accuracy"]}
+    counts = np.bincount(mnist[1][1][:600], minlength=10)  # the real test digits of each class (REAL_SUBSET)
     assert list(rows) == list(EVERY_SET)
     assert [rows[name]["images"] for name in rows] == [600, 400, 300, 400, 300, 400, 667, 700]  # 67 synthetic: a tenth
     for r in rows.values():
@@ -67,6 +68,7 @@ def test_accuracy_table_has_every_training_set_with_equal_impressions(report):
             assert all(0.3 < a <= 1 for a in r["accuracies"]), r  # 80 steps of a tiny CNN: well above chance
         assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
         assert r["sd"] == pytest.approx(np.std(r["accuracies"], ddof=1))
+        assert np.average(r["per_class"], weights=counts) == pytest.approx(r["mean"]) and r["seconds"] > 0
     # the stand-in AC-GAN draws pure noise: near chance alone, and half of it costs accuracy
     assert rows["acgan"]["mean"] < 0.2 < rows["dcgan+acgan"]["mean"] < rows["synthetic"]["mean"]
     assert report["test_images"] == 600 and report["ambiguous_images"] == 100
@@ -103,7 +105,7 @@ def test_metrics_rank_the_noise_generator_below_real_looking_data(report, judge)
 def test_report_and_figures_are_written(report, workspace):
     out = workspace / "report"
     markdown = (out / "report.md").read_text()
-    assert "| real + ambiguous synthetic | 700 |" in markdown
+    assert "| real + ambiguous synthetic | 700 |" in markdown and "Real test accuracy per digit" in markdown
     assert "| real (floor) | cnn | 120 |" in markdown and "| real (floor) | mlp | 120 |" in markdown
     lowest = report["lowest_fidelity_per_class"]["per-class DCGANs"]
     by_judge = [r["label_fidelity_per_class"] for r in report["metrics"] if r["data"] == "per-class DCGANs"]
