@@ -1,6 +1,7 @@
 """04 end to end on tiny data: real MNIST images stand in for 02's generated digits."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from models.config import ConfigError
 from models.config import UserError
 from models.files import save_npz
 
-from conftest import load_script
+from conftest import REPO, load_script
 
 TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
             METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, MLP_UNITS="64,32", VERBOSE=0)
@@ -117,6 +118,19 @@ def test_report_and_figures_are_written(report, workspace):
     assert (workspace / "weights" / "independent_mlp.weights.h5").is_file()
     info = json.loads((workspace / "weights" / "independent_classifier.json").read_text())
     assert 0.3 < info["test_accuracy"] <= 1 and info["settings"]["train_images"] == 480  # 120 held out
+
+
+def test_study_table_gives_each_training_set_once_with_the_command_that_made_it(report, workspace):
+    sys.path.insert(0, str(REPO / "bench"))
+    import study_table
+
+    rows = study_table.rows([workspace / "report", workspace / "report"])  # the second copy adds nothing
+    assert [r["training_set"] for r in rows] == [r["training_set"] for r in report["accuracy"]]
+    command = rows[0]["command"]
+    assert command.startswith("python 04_train_classifier_on_synthetic.py ") and "--SETS=real,synthetic," in command
+    assert "--IMPRESSIONS=2560" in command and "--REPEATS=2" in command and "--SEED" not in command
+    assert rows[1]["data"].endswith("generated.npz") and rows[0]["data"] is None
+    assert "| synthetic only, clear images only (KEEP=clear) |" in study_table.markdown(rows)
 
 
 def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(report, script, workspace, monkeypatch):
@@ -279,3 +293,4 @@ def test_between_class_data_verified_on_too_few_test_images_is_refused(script, w
     with pytest.raises(UserError, match=r"ambiguous.npz is not what this 04 needs \(flags for 200 test images\); "
                                         r"rerun 05_make_ambiguous_digits.py \(TEST_SUBSET=0\)"):
         script.main(**TINY, **paths(workspace, AMBIGUOUS=str(tmp_path / "ambiguous.npz")))
+
