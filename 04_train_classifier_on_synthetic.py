@@ -28,7 +28,7 @@ import time
 import keras
 import numpy as np
 
-from models.classifier import build_classifier, build_mlp, extract_features, predict_classes, train_classifier
+from models.classifier import build_classifier, build_resnet, extract_features, predict_classes, train_classifier
 from models import paths
 from models.config import UserError
 from models.data import load_dataset
@@ -50,7 +50,7 @@ SYNTHETIC_SHARE = 0.1  # of the real + synthetic set: the rest is every real ima
 SHIFT = 2  # each training image moves by up to this many pixels each way, at random, each time it is seen (0 = off)
 FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
 DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
-MLP_UNITS = (1024, 512)  # the second independent judge, an MLP on pixels: its hidden widths (the last: its features)
+RESNET_WIDTHS = (16, 32, 64)  # the second independent judge, a small ResNet: its stages' widths (two blocks each)
 METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall
 GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
@@ -82,7 +82,7 @@ TRAINING_SETS = {
 }
 INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
                                    "INDEPENDENT_SEED"})
-MLP_CONSTANTS = frozenset({"MLP_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
+RESNET_CONSTANTS = frozenset({"RESNET_WIDTHS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "SHIFT"})  # a finished run's record
 AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all made by 05 from the same noise
     "real": "real MNIST train",
@@ -92,7 +92,7 @@ AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all ma
 }
 JUDGES = {  # the independent judges (neither is 02's verifier, which filtered the data): name: architecture
     "cnn": "the CNN every accuracy run trains (FILTERS, DENSE_UNITS)",
-    "mlp": "an MLP on the pixels, no convolution (MLP_UNITS)",
+    "resnet": "a small ResNet: residual 3x3 blocks, batch norm, global average pooling (RESNET_WIDTHS)",
 }
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
@@ -110,7 +110,7 @@ def check(cfg):
     if cfg.INDEPENDENT_IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"INDEPENDENT_IMPRESSIONS ({cfg.INDEPENDENT_IMPRESSIONS}) must be at least BATCH_SIZE "
                         f"({cfg.BATCH_SIZE})")
-    for name in ("FILTERS", "MLP_UNITS"):
+    for name in ("FILTERS", "RESNET_WIDTHS"):
         if not getattr(cfg, name) or min(getattr(cfg, name)) < 1:
             problems.append(f"{name} must be positive layer widths, got {getattr(cfg, name)}")
     unknown = [name for name in cfg.SETS if name not in TRAINING_SETS]
@@ -277,15 +277,15 @@ def independent_split(cfg, n_train):
 
 
 def build_judge(cfg, kind):
-    if kind == "mlp":
-        return build_mlp(cfg.MLP_UNITS, name="independent_mlp")
+    if kind == "resnet":
+        return build_resnet(cfg.RESNET_WIDTHS, name="independent_resnet")
     return build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
 
 
 def get_independent_classifier(cfg, kind, weights_dir, train, test):
     """Load the independent judge ``kind`` (of JUDGES) made with these constants and images, or
     train it on ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
-    constants = MLP_CONSTANTS if kind == "mlp" else INDEPENDENT_CONSTANTS
+    constants = RESNET_CONSTANTS if kind == "resnet" else INDEPENDENT_CONSTANTS
     record = make_record(cfg, constants, inputs={"training images": train[0], "training labels": train[1]})
     path, source = choose(paths.independent_classifier(weights_dir, kind),
                           paths.independent_classifier(paths.resolve(cfg.SHIPPED_DIR), kind),

@@ -27,14 +27,28 @@ def build_classifier(filters=(32, 64), dense_units=1024, dropout=0.5, n_classes=
     return keras.Model(image, layers.Dense(n_classes, activation="softmax")(x), name=name)
 
 
-def build_mlp(units=(1024, 512), dropout=0.5, n_classes=10, name="mlp"):
-    """A classifier of another architecture, for a second independent judge: dense layers on
-    the raw pixels (no convolution), the last hidden one named "features", then dropout and softmax."""
+def build_resnet(widths=(16, 32, 64), blocks=2, n_classes=10, name="resnet"):
+    """A classifier of another architecture, for a second independent judge: a small ResNet
+    (He et al. 2016): residual blocks of two 3x3 convolutions with batch norm, ``blocks`` per
+    stage, one stage per width, each after the first halving the resolution; global average
+    pooling (the "features" layer, no dense hidden layer) and softmax. Batch-norm statistics move
+    with momentum 0.9 (PyTorch's default), so they settle within a short training."""
     image = keras.Input((28, 28, 1), name="image")
-    x = layers.Flatten()(image)
-    for i, width in enumerate(units):
-        x = layers.Dense(width, activation="relu", name="features" if i == len(units) - 1 else None)(x)
-    x = layers.Dropout(dropout)(x)
+
+    def norm(x):
+        return layers.BatchNormalization(momentum=0.9)(x)
+
+    x = layers.ReLU()(norm(layers.Conv2D(widths[0], 3, padding="same", use_bias=False)(image)))
+    for stage, width in enumerate(widths):
+        for block in range(blocks):
+            stride = 2 if stage and not block else 1
+            y = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False)(x)
+            y = layers.ReLU()(norm(y))
+            y = norm(layers.Conv2D(width, 3, padding="same", use_bias=False)(y))
+            if stride != 1 or x.shape[-1] != width:
+                x = norm(layers.Conv2D(width, 1, strides=stride, use_bias=False)(x))
+            x = layers.ReLU()(layers.Add()([x, y]))
+    x = layers.GlobalAveragePooling2D(name="features")(x)
     return keras.Model(image, layers.Dense(n_classes, activation="softmax")(x), name=name)
 
 

@@ -68,8 +68,9 @@ def verifier(weights_dir, name):
 
 
 def independent_classifier(weights_dir, kind="cnn"):
-    """04's independent judge ``kind``: "cnn" (the shipped one 06 also reads) or "mlp"."""
-    return Path(weights_dir) / ("independent_mlp.weights.h5" if kind == "mlp" else "independent_classifier.weights.h5")
+    """04's independent judge ``kind``: "cnn" (the one 06 also reads) or "resnet"."""
+    name = "independent_resnet" if kind == "resnet" else "independent_classifier"
+    return Path(weights_dir) / f"{name}.weights.h5"
 
 
 def generated_npz(output_dir):

@@ -12,8 +12,8 @@ from models.files import save_npz
 
 from conftest import REPO, load_script
 
-TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=2560, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
-            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, MLP_UNITS="64,32", VERBOSE=0)
+TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=10000, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
+            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, RESNET_WIDTHS="8,16", VERBOSE=0)
 EVERY_SET = ("real", "synthetic", "synthetic-clear", "raw", "acgan", "dcgan+acgan", "real+synthetic", "real+ambiguous")
 
 
@@ -85,7 +85,7 @@ def test_half_each_takes_half_of_every_digit_from_each_generator(script):
         script.half_each((a[0], np.ones(9, np.uint8)), b, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("judge", ["cnn", "mlp"])
+@pytest.mark.parametrize("judge", ["cnn", "resnet"])
 def test_metrics_rank_the_noise_generator_below_real_looking_data(report, judge):
     rows = {r["data"]: r for r in report["metrics"] if r["judge"] == judge}
     assert list(rows) == ["per-class DCGANs, raw draws", "per-class DCGANs", "AC-GAN, raw draws", "AC-GAN",
@@ -107,7 +107,7 @@ def test_report_and_figures_are_written(report, workspace):
     out = workspace / "report"
     markdown = (out / "report.md").read_text()
     assert "| real + ambiguous synthetic | 700 |" in markdown and "Real test accuracy per digit" in markdown
-    assert "| real (floor) | cnn | 120 |" in markdown and "| real (floor) | mlp | 120 |" in markdown
+    assert "| real (floor) | cnn | 120 |" in markdown and "| real (floor) | resnet | 120 |" in markdown
     lowest = report["lowest_fidelity_per_class"]["per-class DCGANs"]
     by_judge = [r["label_fidelity_per_class"] for r in report["metrics"] if r["data"] == "per-class DCGANs"]
     assert lowest == [min(a, b) for a, b in zip(*by_judge)] and "lower of the judges'" in markdown
@@ -115,7 +115,7 @@ def test_report_and_figures_are_written(report, workspace):
     for name in ("confusion_matrix_synthetic.png", "disagreements_class_gans.png", "disagreements_acgan.png"):
         assert (out / name).stat().st_size > 1000 and f"]({name})" in markdown
     assert (workspace / "weights" / "independent_classifier.weights.h5").is_file()
-    assert (workspace / "weights" / "independent_mlp.weights.h5").is_file()
+    assert (workspace / "weights" / "independent_resnet.weights.h5").is_file()
     info = json.loads((workspace / "weights" / "independent_classifier.json").read_text())
     assert 0.3 < info["test_accuracy"] <= 1 and info["settings"]["train_images"] == 480  # 120 held out
 
@@ -145,7 +145,7 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     assert weights.stat().st_mtime_ns == stamp
     again = json.loads((workspace / "report" / "report.json").read_text())
     assert [(r["judge"], r["data"]) for r in again["metrics"]] == [
-        (judge, data) for judge in ("cnn", "mlp") for data in ("per-class DCGANs, raw draws", "per-class DCGANs",
+        (judge, data) for judge in ("cnn", "resnet") for data in ("per-class DCGANs, raw draws", "per-class DCGANs",
                                                               "real (floor)")]
     first = {r["training_set"]: r["accuracies"] for r in report["accuracy"]}
     assert [r["accuracies"][:2] for r in again["accuracy"]] == [first[r["training_set"]] for r in again["accuracy"]]
@@ -187,7 +187,7 @@ def test_independent_classifier_trained_with_other_constants_is_refused(report, 
 def test_report_records_its_constants_and_inputs(report):
     assert report["record"]["constants"]["IMPRESSIONS"] == TINY["IMPRESSIONS"]
     assert set(report["record"]["inputs"]) == {"class_gans data", "acgan data", "independent cnn judge",
-                                               "independent mlp judge"}
+                                               "independent resnet judge"}
 
 
 def test_missing_generated_data_says_run_02(script, tmp_path):
