@@ -7,6 +7,7 @@ A training set that several reports share (real-only, read back from runs.json) 
 
     python bench/study_table.py outputs/report_study outputs/report_18000 > docs/synthetic_study.jsonl
     python bench/study_table.py --markdown outputs/report_study outputs/report_18000
+    python bench/study_table.py --quality outputs/report_study outputs/report_18000   (every judge's scores)
 """
 
 import importlib.util
@@ -63,8 +64,28 @@ def markdown(rows):
     return "\n".join(lines)
 
 
+def quality(folders):
+    """Markdown: each report's quality rows, every judge, with FID over that judge's floor and the lowest digit."""
+    lines = ["| data file | data | judge | label fidelity | lowest digit | FID / floor | precision | recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for folder in folders:
+        report = json.loads((Path(folder) / "report.json").read_text())
+        floors = {r["judge"]: r["fid"] for r in report["metrics"] if r["generator"] is None}
+        for r in report["metrics"]:
+            fidelity = [v for v in r["label_fidelity_per_class"] if v is not None]
+            low = r["label_fidelity_per_class"].index(min(fidelity))
+            lines.append(f"| {r['file'] or '-'} | {r['data']} | {r['judge']} | {r['label_fidelity']:.2%} | "
+                         f"{low}: {min(fidelity):.2%} | {r['fid'] / floors[r['judge']]:.2f}x | {r['precision']:.3f} "
+                         f"| {r['recall']:.3f} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
     args = sys.argv[1:]
-    found = rows([a for a in args if a != "--markdown"])
-    print(markdown(found) if "--markdown" in args else "\n".join(json.dumps(r) for r in found))
+    folders = [a for a in args if not a.startswith("--")]
+    if "--quality" in args:
+        print(quality(folders))
+    else:
+        found = rows(folders)
+        print(markdown(found) if "--markdown" in args else "\n".join(json.dumps(r) for r in found))

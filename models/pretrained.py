@@ -2,7 +2,8 @@
 SHA256 in its MANIFEST.json, so a fresh clone can draw and verify digits without training.
 
 The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mnist/...``,
-``verifier_default.weights.h5``, ``independent_classifier.weights.h5``, each with its
+``verifier_default.weights.h5``, 04's two judges ``independent_classifier.weights.h5`` and
+``independent_resnet.weights.h5``, each with its
 ``.json``). ``choose`` picks a file trained here or its shipped copy; a shipped file is
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
@@ -146,7 +147,7 @@ def main(args=None):
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
     files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"), paths.verifier(weights, "default"),
-              paths.independent_classifier(weights)]
+              paths.independent_classifier(weights), paths.independent_classifier(weights, "resnet")]
     chosen = [paths.resolve(a) for a in args]
     if any(f not in files for f in chosen):
         sys.exit(f"Only these can be shipped: {', '.join(paths.shown(f) for f in files)}.")

@@ -131,6 +131,7 @@ def test_study_table_gives_each_training_set_once_with_the_command_that_made_it(
     assert "--IMPRESSIONS=2560" in command and "--REPEATS=2" in command and "--SEED" not in command
     assert rows[1]["data"].endswith("generated.npz") and rows[0]["data"] is None
     assert "| synthetic only, clear images only (KEEP=clear) |" in study_table.markdown(rows)
+    assert "| - | real (floor) | resnet |" in study_table.quality([workspace / "report"])
 
 
 def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(report, script, workspace, monkeypatch):
