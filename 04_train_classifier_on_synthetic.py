@@ -2,13 +2,15 @@
 
 Every classifier sees the same number of training images (IMPRESSIONS) whatever its
 training set's size, each moved by up to SHIFT pixels at random, and each training set
-is trained REPEATS times (seeds SEED, SEED + 1, ..., the same seeds for every set). An
-independent classifier, trained here on real MNIST (not 02's verifier, which filtered
-the data; never shifted), then scores each generator: label fidelity, FID and k-NN
-precision/recall in its penultimate feature space, for the verified images and for as
-many raw (unverified) draws. Needs 02's generated.npz. A rerun reuses the classifiers it
-already trained with the same constants and data, and retrains the rest; an independent
-classifier trained with other constants is refused (--RETRAIN=1 retrains it).
+is trained REPEATS times (seeds SEED, SEED + 1, ..., the same seeds for every set); SETS
+picks the training sets. Two independent judges of different architectures, trained here
+on real MNIST (neither is 02's verifier, which filtered the data; never shifted), then
+score each generator: label fidelity, FID and k-NN precision/recall in each judge's
+penultimate feature space, for the verified images and for as many raw (unverified)
+draws; per digit the report gives the lower fidelity of the two. Needs 02's
+generated.npz. A rerun reuses the classifiers it already trained with the same constants
+and data, and retrains the rest; a judge trained with other constants is refused
+(--RETRAIN=1 retrains it).
 
 With 05's between-class digits (run 05_make_ambiguous_digits.py first), it also asks
 whether ambiguous data helps: real-only against real plus as many between-class digits
@@ -18,6 +20,7 @@ seeds each, scored on the real test set and on its images the verifier flags amb
 
     python 04_train_classifier_on_synthetic.py
     python 04_train_classifier_on_synthetic.py --REPEATS=1 --IMPRESSIONS=120000
+    python 04_train_classifier_on_synthetic.py --SETS=real,synthetic,synthetic-clear,acgan,dcgan+acgan
 """
 
 from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
