@@ -295,3 +295,18 @@ def test_between_class_data_verified_on_too_few_test_images_is_refused(script, w
                                         r"rerun 05_make_ambiguous_digits.py \(TEST_SUBSET=0\)"):
         script.main(**TINY, **paths(workspace, AMBIGUOUS=str(tmp_path / "ambiguous.npz")))
 
+
+
+@pytest.mark.parametrize("kind", ["cnn", "resnet"])
+def test_the_shipped_judges_are_the_ones_04_trains_at_its_defaults(script, mnist, kind):
+    """So that 04 on a fresh clone reads both judges instead of training them."""
+    from models import paths as where
+    from models.config import resolve
+    from models.record import make_record, matches
+
+    cfg = resolve(vars(script), {})
+    (x, y), _ = mnist
+    fit_rows, _ = script.independent_split(cfg, len(x))
+    constants = script.RESNET_CONSTANTS if kind == "resnet" else script.INDEPENDENT_CONSTANTS
+    record = make_record(cfg, constants, inputs={"training images": x[fit_rows], "training labels": y[fit_rows]})
+    assert matches(where.independent_classifier(where.resolve(where.PRETRAINED_WEIGHTS), kind), record)
