@@ -44,8 +44,10 @@ def rows(folders):
             if key in seen:
                 continue
             seen.add(key)
+            data = {"real": None, "acgan": constants["GENERATED_ACGAN"],
+                    "dcgan+acgan": f"{constants['GENERATED']} + {constants['GENERATED_ACGAN']}"}
             out.append({"training_set": r["training_set"], "description": r["description"],
-                        "data": None if r["training_set"] == "real" else report["settings"]["generated"],
+                        "data": data.get(r["training_set"], report["settings"]["generated"]),
                         "images": r["images"], "images_seen": r["images_seen"], "seeds": r["seeds"],
                         "accuracies": r["accuracies"], "mean": r["mean"], "sd": r["sd"],
                         "per_class": r["per_class"], "seconds_per_run": r["seconds"],
