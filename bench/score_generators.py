@@ -76,7 +76,7 @@ def judges(mnist):
     with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
         verifier, density, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
                                                   paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
-        classifier, _, _ = classify.get_independent_classifier(cfg04, paths.resolve(cfg04.WEIGHTS_DIR),
+        classifier, _, _ = classify.get_independent_classifier(cfg04, "cnn", paths.resolve(cfg04.WEIGHTS_DIR),
                                                                (x_train[fit_rows], y_train[fit_rows]), test)
     return verifier, density, info, classifier, held_out
 
