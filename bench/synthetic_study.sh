@@ -37,5 +37,10 @@ $PYTHON bench/merge_generated.py --INPUTS=outputs/generated_18000/generated.npz 
     --OUTPUT=outputs/generated_18000_first2000/generated.npz
 study outputs/report_first2000 outputs/generated_18000_first2000/generated.npz real,synthetic
 
+# wider latent noise: the shipped generators fed z ~ N(0, 1.3^2), the verifier removing what fails
+$PYTHON bench/wider_latent.py --SCALE=1.3 --OUTPUT_DIR=weights/class_gans_z1.3
+$PYTHON 02_generate_and_verify.py --GENERATOR_DIR=weights/class_gans_z1.3 --OUTPUT_DIR=outputs/generated_z1.3
+study outputs/report_z1.3 outputs/generated_z1.3/generated.npz real,synthetic
+
 $PYTHON bench/study_table.py outputs/report_study outputs/report_18000 outputs/report_two_seeds \
-    outputs/report_first2000 > docs/synthetic_study.jsonl
+    outputs/report_first2000 outputs/report_z1.3 > docs/synthetic_study.jsonl
