@@ -372,8 +372,9 @@ def quality_metrics(cfg, judges, generated, floor_set, x_test, output_dir):
                                cfg)
             row, pred = score(label, data["x_train"], data["y_train"], model, real_features, n_metric, cfg)
             rows += [{"generator": name, "judge": kind, "file": paths.shown(data["path"]), **r} for r in (raw_row, row)]
-            fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label)
-            if fig is not None and kind == "cnn":
+            fig = disagreement_figure(data["x_train"], data["y_train"], pred, cfg.GALLERY_SIZE, label) \
+                if kind == "cnn" else None  # one gallery, the CNN judge's
+            if fig is not None:
                 save_figure(fig, output_dir / f"disagreements_{name}.png")
                 figures[f"disagreements_{name}.png"] = f"{label} images the independent classifier disagrees with"
         x_floor, y_floor = floor_set[0][:n_metric], floor_set[1][:n_metric]
