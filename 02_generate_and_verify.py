@@ -45,6 +45,7 @@ GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03'
 CLASSES = tuple(range(10))  # digits to generate
 N_PER_CLASS = 6000  # images kept per digit
 KEEP = "all"  # which accepted images to keep: "all", "clear" (not ambiguous) or "ambiguous"
+LATENT_SCALE = 1.0  # generator noise drawn from N(0, LATENT_SCALE^2): wider = more varied digits, more rejected
 MC_PASSES = 100  # stochastic verifier passes per image (the most, under the adaptive rule)
 MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image;
 # "one_pass": one deterministic pass, ambiguous below ONE_PASS_CONFIDENCE (as good on real digits, no MC noise: 06)
@@ -56,7 +57,7 @@ MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 51
 MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
 DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: only about as many as still needed)
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
-VERIFIER = "default"  # verifier architecture: "default" or "reference" (the original experiment's)
+VERIFIER = "default"  # verifier architecture: "default", "reference" (the original experiment's) or "spectral"
 VERIFIER_EPOCHS = 15  # epochs when the verifier has to be trained
 VERIFIER_BATCH_SIZE = 128  # batch size when training the verifier
 VERIFIER_VAL_SIZE = 5000  # training images held out to pick the best verifier epoch
@@ -102,6 +103,8 @@ def check(cfg):
         problems.append(f"OOD_RATE must lie in [0, 1), got {cfg.OOD_RATE}")
     if not 0 <= cfg.DROPOUT < 1:
         problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
+    if not cfg.LATENT_SCALE > 0:
+        problems.append(f"LATENT_SCALE must be positive, got {cfg.LATENT_SCALE}")
     config.reject(problems)
 
 
@@ -245,7 +248,7 @@ def generate_digit(k, generator, verifier, density, cfg, progbar):
             )
         n = min(draws_needed(cfg.N_PER_CLASS - n_kept, counts["kept"], counts["drawn"]), cfg.DRAW_BATCH,
                 cfg.MAX_DRAWS - counts["drawn"])
-        z = rng.standard_normal((n, latent_dim), dtype=np.float32)
+        z = rng.standard_normal((n, latent_dim), dtype=np.float32) * np.float32(cfg.LATENT_SCALE)
         x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
         verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, **verdict_options(cfg)))}
         ood, ambiguous = verdict["out_of_distribution"], verdict["ambiguous"]
@@ -281,7 +284,7 @@ def raw_draws(k, generator, cfg):
     """N_PER_CLASS fresh draws of digit ``k``, not verified (the original experiment's protocol),
     from a noise stream of their own: 04 trains on them to show what verification buys."""
     z = np.random.default_rng((cfg.SEED + k, 1)).standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]),
-                                                                dtype=np.float32)
+                                                                dtype=np.float32) * np.float32(cfg.LATENT_SCALE)
     return to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
 
 

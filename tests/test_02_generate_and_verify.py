@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from models.checkpoint import export_generator
+from models.checkpoint import export_generator, load_generator
 from models.config import ConfigError, UserError
-from models.data import select_class, to_gan_range
+from models.data import select_class, to_gan_range, to_uint8
+from models.gan import generate_images
 from models.generated import draws_needed
 from models.record import read_record
 
@@ -127,6 +128,20 @@ def test_acgan_generator_gives_the_same_outputs(script, workspace):
     with np.load(workspace / "out_acgan" / "generated.npz") as f:
         assert f["x_train"].shape == (40, 28, 28) and f["y_train"].tolist() == [1] * 20 + [7] * 20
         assert (f["mean"].argmax(axis=1) == f["y_train"]).all()
+
+
+def test_latent_scale_draws_the_noise_wider(script, workspace):
+    run(script, workspace, CLASSES="7", LATENT_SCALE=3.0, OUTPUT_DIR=str(workspace / "wide"))
+    generator = load_generator(workspace / "gens" / "generator_7.weights.h5", "made by the fixture")
+    z = np.random.default_rng((2024 + 7, 1)).standard_normal((20, 4), dtype=np.float32)  # 02's raw-draw stream
+    wider = to_uint8(generate_images(generator, z * np.float32(3.0), np.full(20, 7, "int32")))
+    narrow = to_uint8(generate_images(generator, z, np.full(20, 7, "int32")))
+    with np.load(workspace / "wide" / "digit_7.npz") as f:
+        np.testing.assert_array_equal(f["x_raw"], wider)
+        assert not np.array_equal(f["x_raw"], narrow)
+        assert json.loads(str(f["record"]))["constants"]["LATENT_SCALE"] == 3.0
+    with pytest.raises(ConfigError, match="LATENT_SCALE must be positive, got 0"):
+        run(script, workspace, LATENT_SCALE=0)
 
 
 def test_keep_modes_filter_on_the_verdict(script, workspace):
