@@ -60,15 +60,21 @@ COST_IMAGES = 1000  # images timed for the cost line
 PARTS = ("choice", "verdict")  # which parts to run
 SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
 GALLERY = 24  # per turned set, clear and typical images with a wrong label shown in OUTPUT_DIR
+VERIFIER_FILE = ""  # a verifier's weights file with 02's density beside it ("" = the shipped verifier)
+FASHION_DIR = ""  # folder of Fashion-MNIST's IDX gz files ("" = Debian's dataset-fashion-mnist)
 OUTPUT_DIR = "outputs/bench_ood"  # clear_wrong_{set}.png
 
 
-def shipped():
-    """The shipped verifier (02's precision), its weights file and its density with 02's constants."""
-    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), "default")
+def verifier(weights_file):
+    """A verifier (02's precision) with its density and 02's constants, from its weights file
+    (02 writes the density beside it, and both records)."""
+    path = paths.resolve(weights_file) if weights_file else paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS),
+                                                                          "default")
+    if not density_path(path).is_file():
+        raise config.UserError(f"{paths.shown(density_path(path))} is missing: run 02 with that verifier first.")
     constants = read_record(density_path(path))["constants"]
-    model = build("default", constants["DROPOUT"], "auto")
-    load_weights(model, path, "restore the shipped weights")
+    model = build(constants["VERIFIER"], constants["DROPOUT"], "auto")
+    load_weights(model, path, "run 02 with that verifier first")
     return model, path, saved_density(path, model), constants
 
 
@@ -110,14 +116,14 @@ def choose(cfg, model, constants, mnist, fashion_train):
                       "default_is_best": all(best[k] == v for k, v in default.items())}), flush=True)
 
 
-def judge(cfg, model, density, mnist, fashion_test):
+def judge(cfg, model, density, constants, mnist, fashion_test):
     """Part 2: a line per test set, then the cost."""
     _, (x_test, y_test) = mnist
     x_test, y_test = x_test[: cfg.TEST], y_test[: cfg.TEST]
     sets = {"mnist_test": (x_test, y_test), "fashion_test": (fashion_test[: cfg.FASHION], None),
             "uniform_noise": (noise(cfg.NOISE, cfg.SEED + 1), None),
             **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
-    deterministic = without_dropout(model, "default")
+    deterministic = without_dropout(model, constants["VERIFIER"])
     scores, mc = {}, {"passes": 100, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": 10, "min_passes": 10}
     for name, (x, y) in sets.items():
         reseed_dropout(model, cfg.SEED)
@@ -170,13 +176,13 @@ def judge(cfg, model, density, mnist, fashion_test):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    model, path, density, constants = shipped()
+    model, path, density, constants = verifier(cfg.VERIFIER_FILE)
     mnist = load_dataset("mnist")
-    (fashion_train, _), (fashion_test, _) = load_dataset("fashion_mnist")
+    (fashion_train, _), (fashion_test, _) = load_dataset("fashion_mnist", cfg.FASHION_DIR or None)
     if "choice" in cfg.PARTS:
         choose(cfg, model, constants, mnist, fashion_train)
     if "verdict" in cfg.PARTS:
-        judge(cfg, model, density, mnist, fashion_test)
+        judge(cfg, model, density, constants, mnist, fashion_test)
 
 
 if __name__ == "__main__":

@@ -57,13 +57,33 @@ def build_reference_verifier(dropout=0.4, n_classes=10, name="reference_verifier
     return keras.Model(image, _softmax_head(x, n_classes), name=name)
 
 
+def build_spectral_verifier(dropout=0.4, n_classes=10, name="spectral_verifier"):
+    """The default's shape with features that keep distances, as in DDU (Mukhoti et al. 2021):
+    every convolution and the hidden Dense layer spectrally normalised, no batch norm, and the
+    second convolution of each block added to its input (a residual), so that images unlike
+    each other stay apart in the features the out-of-distribution density reads."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant")(image)  # training only
+    for filters in (32, 64):
+        x = layers.Activation("relu")(_spectral(layers.Conv2D(filters, 3, padding="same"))(x))
+        x = layers.Activation("relu")(layers.Add()([x, _spectral(layers.Conv2D(filters, 3, padding="same"))(x)]))
+        x = MCDropout(dropout)(layers.MaxPooling2D()(x))
+    x = _spectral(layers.Dense(128, activation="relu"))(layers.Flatten()(x))
+    x = MCDropout(dropout)(x)
+    return keras.Model(image, _softmax_head(x, n_classes), name=name)
+
+
+def _spectral(layer):
+    return layers.SpectralNormalization(layer)
+
+
 def _softmax_head(x, n_classes):
     """The class probabilities, in float32 whatever the other layers compute in (bfloat16's 8-bit
     mantissa would round a 0.999 to 1)."""
     return layers.Dense(n_classes, activation="softmax", dtype="float32")(x)
 
 
-VERIFIERS = {"default": build_verifier, "reference": build_reference_verifier}
+VERIFIERS = {"default": build_verifier, "reference": build_reference_verifier, "spectral": build_spectral_verifier}
 VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
                                 "VERIFIER_SUBSET", "VERIFIER_SEED"})  # a script's constants a verifier's record holds
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # MC_PRECISION -> Keras dtype policy

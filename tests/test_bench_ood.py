@@ -3,7 +3,10 @@
 import json
 import sys
 
+import pytest
+
 from conftest import REPO
+from models.config import UserError
 
 sys.path.insert(0, str(REPO / "bench"))
 import bench_ood  # noqa: E402
@@ -33,3 +36,9 @@ def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path):
     cost = next(r for r in rows if r["bench"] == "ood_cost")
     assert cost["ood_share_of_fixed"] > 0 and cost["ood_share_of_adaptive"] > 0
     assert set(cost["seconds_per_1000_images"]) == {"ood_score", "adaptive_mc", "fixed_100_passes"}
+
+
+def test_a_verifier_without_its_density_is_named(tmp_path):
+    weights = tmp_path / "verifier_spectral.weights.h5"
+    with pytest.raises(UserError, match=r"verifier_spectral.density.npz is missing: run 02 with that verifier first"):
+        bench_ood.main(VERIFIER_FILE=str(weights), PARTS="verdict")

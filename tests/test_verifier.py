@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from models.mc import MCDropout, mc_predict, reseed_dropout
-from models.verifier import ambiguity, build_reference_verifier, build_verifier, mc_scores, rule_width
+from models.typicality import feature_layers
+from models.verifier import (ambiguity, build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores,
+                             rule_width)
 
 
 def tiny_verifier(dropout, seed=0):
@@ -151,7 +153,26 @@ def test_ambiguity_rule_on_hand_built_cases():
 
 def test_verifier_architectures_output_probabilities(images):
     x = images[..., None].astype("float32") / 255
-    for build in (build_verifier, build_reference_verifier):
+    for build in (build_verifier, build_reference_verifier, build_spectral_verifier):
         probs = keras.ops.convert_to_numpy(build()(x, training=False))
         assert probs.shape == (6, 10)
         np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_the_spectral_verifier_keeps_its_layers_contractive(images):
+    """Each spectrally normalised kernel (as a matrix: inputs x outputs) has largest singular
+    value about 1 after training steps (one power iteration a step), however large its start;
+    the density reads four conv layers."""
+    keras.utils.set_random_seed(0)
+    model = build_spectral_verifier()
+    wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 5 and list(feature_layers(model)) == ["conv1", "conv2", "conv3", "conv4"]
+    for layer in wrapped:
+        layer.kernel.assign(layer.kernel * 10.0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = images[..., None].astype("float32") / 255
+    model.fit(np.repeat(x, 4, axis=0), np.arange(24) % 10, epochs=5, batch_size=8, verbose=0)  # 15 steps
+    for layer in wrapped:
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert 0.9 < sigma < 1.1, (layer.name, sigma)

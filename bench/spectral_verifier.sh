@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Does a verifier that keeps distances (spectral normalisation and residual blocks, as in DDU)
+# give the out-of-distribution verdict what the default verifier's features lack? Both
+# architectures are trained the same way (02's recipe, the same seed) on the device JAX
+# finds, then 02 draws and verifies at its defaults with each (its tables: rejection and
+# ambiguity of generated digits, the verifier's floor on real ones) and bench/bench_ood.py
+# scores each density (Fashion-MNIST, noise, digits turned 30 and 90 degrees). Everything
+# goes under $OUT, which must be empty; the end prints one table. Run from the repository
+# root:
+#
+#     OUT=outputs/spectral_verifier bash bench/spectral_verifier.sh
+#
+# ARGS_02 and ARGS_OOD add arguments (for a dry run on small data). VERIFIERS picks the
+# architectures, PYTHON the interpreter (python3).
+set -eu
+OUT=${OUT:-outputs/spectral_verifier}
+PYTHON=${PYTHON:-python3}
+VERIFIERS=${VERIFIERS:-spectral default}
+export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+if [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
+    echo "error: $OUT is not empty: give an empty or new folder as OUT, so that no earlier result is reused." >&2
+    exit 2
+fi
+mkdir -p "$OUT"
+{ nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; echo "$(nproc) CPU cores"; } \
+    | tee "$OUT/machine.txt"
+for V in $VERIFIERS; do
+    t0=$(date +%s)
+    # shellcheck disable=SC2086  # ARGS_* are lists of arguments
+    $PYTHON 02_generate_and_verify.py --VERIFIER="$V" --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" \
+        --VERBOSE=0 ${ARGS_02:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/02_$V.log"
+    t1=$(date +%s)
+    # shellcheck disable=SC2086
+    $PYTHON bench/bench_ood.py --VERIFIER_FILE="$OUT/weights_$V/verifier_$V.weights.h5" \
+        --OUTPUT_DIR="$OUT/bench_ood_$V" ${ARGS_OOD:-} 2>&1 | grep "^{" | tee "$OUT/ood_$V.jsonl"
+    echo "{\"verifier\": \"$V\", \"seconds_02\": $((t1 - t0)), \"seconds_bench_ood\": $(($(date +%s) - t1))}" \
+        | tee -a "$OUT/times.jsonl"
+done
+$PYTHON - "$OUT" $VERIFIERS <<'EOF'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+pct = lambda x: "-" if x is None else f"{x:.2%}"  # noqa: E731
+print("| verifier | MNIST test accuracy (MC) | MNIST test: clear right, OOD | Fashion clear | noise clear "
+      "| turned 30: clear right | turned 90: clear right (wrong) | Fashion AUROC | best density (worst AUROC) "
+      "| generated: rejected, OOD, ambiguous |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for v in sys.argv[2:]:
+    rows = [json.loads(line) for line in (out / f"ood_{v}.jsonl").read_text().splitlines()]
+    by = {r["set"]: r for r in rows if r["bench"] == "ood_verdict"}
+    best = next(r for r in rows if r["bench"] == "ood_choice")["best"]
+    path = out / f"generated_{v}" / "summary.json"  # absent where 02 stopped (its log says why)
+    summary = json.loads(path.read_text()) if path.is_file() else {"all": {}, "verifier": {}}
+    drawn, turned = summary["all"], {a: by.get(f"mnist_test_rotated_{a}", {}) for a in (30, 90)}
+    print(f"| {v} | {pct(summary['verifier'].get('mc_test_accuracy'))} "
+          f"| {pct(by['mnist_test']['clear_right'])}, {pct(by['mnist_test']['ood'])} | {pct(by['fashion_test']['clear'])} "
+          f"| {pct(by['uniform_noise']['clear'])} | {pct(turned[30].get('clear_right'))} "
+          f"| {pct(turned[90].get('clear_right'))} ({turned[90].get('clear_wrong')}) "
+          f"| {by['fashion_test']['auroc_vs_mnist_test']['atypicality']} "
+          f"| {best['layer']} {best['grid']}x{best['grid']} {best['covariance']} ({best['worst_auroc']}) "
+          f"| {pct(drawn.get('rejection_rate'))}, {pct(drawn.get('ood_rate'))}, {pct(drawn.get('ambiguity_rate'))} |")
+EOF
