@@ -57,24 +57,31 @@ def build_reference_verifier(dropout=0.4, n_classes=10, name="reference_verifier
     return keras.Model(image, _softmax_head(x, n_classes), name=name)
 
 
-def build_spectral_verifier(dropout=0.4, n_classes=10, name="spectral_verifier"):
+SPECTRAL_BOUND = 3.0  # the spectral verifier's layers: largest singular value of each kernel (DDU's coefficient)
+
+
+def build_spectral_verifier(dropout=0.4, n_classes=10, name="spectral_verifier", bound=SPECTRAL_BOUND):
     """The default's shape with features that keep distances, as in DDU (Mukhoti et al. 2021):
-    every convolution and the hidden Dense layer spectrally normalised, no batch norm, and the
-    second convolution of each block added to its input (a residual), so that images unlike
-    each other stay apart in the features the out-of-distribution density reads."""
+    every convolution and the hidden Dense layer spectrally normalised and scaled by ``bound``
+    (each kernel's largest singular value), no batch norm, and the second convolution of each
+    block added to its input (a residual), so that images unlike each other stay apart in the
+    features the out-of-distribution density reads."""
     image = keras.Input((28, 28, 1), name="image")
     x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant")(image)  # training only
     for filters in (32, 64):
-        x = layers.Activation("relu")(_spectral(layers.Conv2D(filters, 3, padding="same"))(x))
-        x = layers.Activation("relu")(layers.Add()([x, _spectral(layers.Conv2D(filters, 3, padding="same"))(x)]))
+        x = layers.Activation("relu")(_spectral(layers.Conv2D(filters, 3, padding="same"), bound)(x))
+        residual = _spectral(layers.Conv2D(filters, 3, padding="same"), bound)(x)
+        x = layers.Activation("relu")(layers.Add()([x, residual]))
         x = MCDropout(dropout)(layers.MaxPooling2D()(x))
-    x = _spectral(layers.Dense(128, activation="relu"))(layers.Flatten()(x))
+    x = layers.Activation("relu")(_spectral(layers.Dense(128), bound)(layers.Flatten()(x)))
     x = MCDropout(dropout)(x)
     return keras.Model(image, _softmax_head(x, n_classes), name=name)
 
 
-def _spectral(layer):
-    return layers.SpectralNormalization(layer)
+def _spectral(layer, bound):
+    """``layer`` with its kernel divided by its largest singular value, its output times ``bound``."""
+    normalised, scale = layers.SpectralNormalization(layer), layers.Rescaling(bound)
+    return lambda x: scale(normalised(x))
 
 
 def _softmax_head(x, n_classes):

@@ -6,8 +6,8 @@ import pytest
 
 from models.mc import MCDropout, mc_predict, reseed_dropout
 from models.typicality import feature_layers
-from models.verifier import (ambiguity, build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores,
-                             rule_width)
+from models.verifier import (SPECTRAL_BOUND, ambiguity, build_reference_verifier, build_spectral_verifier,
+                             build_verifier, mc_scores, rule_width)
 
 
 def tiny_verifier(dropout, seed=0):
@@ -161,12 +161,14 @@ def test_verifier_architectures_output_probabilities(images):
 
 def test_the_spectral_verifier_keeps_its_layers_contractive(images):
     """Each spectrally normalised kernel (as a matrix: inputs x outputs) has largest singular
-    value about 1 after training steps (one power iteration a step), however large its start;
-    the density reads four conv layers."""
+    value about 1 after training steps (one power iteration a step), however large its start,
+    and its output is scaled by the bound; the density reads four conv layers."""
     keras.utils.set_random_seed(0)
     model = build_spectral_verifier()
     wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert len(wrapped) == 5 and list(feature_layers(model)) == ["conv1", "conv2", "conv3", "conv4"]
+    scales = [layer.scale for layer in model.layers if isinstance(layer, keras.layers.Rescaling)]
+    assert scales == [SPECTRAL_BOUND] * 5
     for layer in wrapped:
         layer.kernel.assign(layer.kernel * 10.0)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
