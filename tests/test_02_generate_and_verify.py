@@ -140,8 +140,8 @@ def test_latent_scale_draws_the_noise_wider(script, workspace):
         np.testing.assert_array_equal(f["x_raw"], wider)
         assert not np.array_equal(f["x_raw"], narrow)
         assert json.loads(str(f["record"]))["constants"]["LATENT_SCALE"] == 3.0
-    with pytest.raises(ConfigError, match="LATENT_SCALE must be positive, got 0"):
-        run(script, workspace, LATENT_SCALE=0)
+    with pytest.raises(ConfigError, match=r"LATENT_SCALE must be positive \(or 0 for the generator's own\), got -1"):
+        run(script, workspace, LATENT_SCALE=-1)
 
 
 def test_keep_modes_filter_on_the_verdict(script, workspace):
