@@ -2,7 +2,8 @@
 
     python bench/bench_ood.py
 
-On the shipped verifier, in two parts that share no test image:
+On the shipped verifier (or VERIFIER_FILE's, with the density 02 fitted beside it), in two
+parts that share no test image:
 
 1. The choice (one ``ood_candidate`` line each, then ``ood_choice``). Every candidate
    density (feature layer x grid x covariance, ``models.typicality``) is fitted on the
