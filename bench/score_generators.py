@@ -39,6 +39,7 @@ from models.checkpoint import load_generator  # noqa: E402
 from models.classifier import extract_features, predict_classes  # noqa: E402
 from models.config import UserError  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
+from models.device import tune_for_device  # noqa: E402
 from models.gan import generate_images  # noqa: E402
 from models.metrics import fid, knn_precision_recall  # noqa: E402
 from models.mc import mc_options, reseed_dropout  # noqa: E402
@@ -74,6 +75,7 @@ def judges(mnist):
     (x_train, y_train), test = mnist
     fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
     with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
+        tune_for_device(cfg02, "MC_BATCH")  # as 02 runs it, so that its measured floor is found, not measured again
         verifier, density, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
                                                   paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
         classifier, _, _ = classify.get_independent_classifier(cfg04, "cnn", paths.resolve(cfg04.WEIGHTS_DIR),
