@@ -21,8 +21,11 @@ parts that share no test image:
    known), and the AUROC against MNIST test of three scores: atypicality, the 2-SD gap
    (top class's mean - 2 SD minus the challenger's mean + 2 SD) and the max softmax of one
    deterministic pass; which wrong labels stay clear ("9 as 5": turned 9s called 5), and for
-   each turned set a gallery of them in OUTPUT_DIR. ``ood_cost``: seconds per 1,000 images of
-   the OOD score, of the adaptive MC verdict and of 100 passes for every image.
+   each turned set a gallery of them in OUTPUT_DIR. ``ood_rate``: the same verdicts under each
+   threshold of RATES (the share of held-out validation digits it flags), with RAW of 02's raw
+   draws beside them: what a stricter threshold buys on turned digits and costs on real and
+   generated ones. ``ood_cost``: seconds per 1,000 images of the OOD score, of the adaptive MC
+   verdict and of 100 passes for every image.
 """
 
 import json
@@ -61,6 +64,9 @@ COST_IMAGES = 1000  # images timed for the cost line
 PARTS = ("choice", "verdict")  # which parts to run
 SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
 GALLERY = 24  # per turned set, clear and typical images with a wrong label shown in OUTPUT_DIR
+RATES = (0.005, 0.01, 0.02, 0.05, 0.1)  # thresholds tried: the share of held-out real digits each flags
+GENERATED = "outputs/generated/generated.npz"  # 02's data: its raw draws join the threshold sweep ("" or absent: not)
+RAW = 10000  # of those raw draws, this many (evenly spaced over the file's digits)
 VERIFIER_FILE = ""  # a verifier's weights file with 02's density beside it ("" = the shipped verifier)
 FASHION_DIR = ""  # folder of Fashion-MNIST's IDX gz files ("" = Debian's dataset-fashion-mnist)
 OUTPUT_DIR = "outputs/bench_ood"  # clear_wrong_{set}.png
@@ -126,9 +132,10 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
             **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
     deterministic = without_dropout(model, constants["VERIFIER"])
     scores, mc = {}, {"passes": 100, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": 10, "min_passes": 10}
+    kept = {}  # each set's verdicts, for the threshold sweep
     for name, (x, y) in sets.items():
         reseed_dropout(model, cfg.SEED)
-        v = verdicts(model, x, density, **mc)
+        v = kept[name] = verdicts(model, x, density, **mc)
         rows = np.arange(len(x))
         gap = (v["mean"][rows, v["top"]] - 2 * v["sd"][rows, v["top"]]
                - v["mean"][rows, v["challenger"]] - 2 * v["sd"][rows, v["challenger"]])
@@ -159,6 +166,7 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
             row["auroc_vs_mnist_test"] = {s: round(auroc(scores[name][s], scores["mnist_test"][s]), 4)
                                           for s in scores[name]}
         print(json.dumps(row), flush=True)
+    sweep(cfg, model, density, constants, mnist, {name: (kept[name], y) for name, (_, y) in sets.items()}, mc)
     x = x_test[: cfg.COST_IMAGES]
     times = {"ood_score": lambda: atypicality(features(density["features"], x), density),
              "adaptive_mc": lambda: mc_predict(model, x, **mc),
@@ -173,6 +181,35 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
                                                                                               seconds.items()},
                       "ood_share_of_adaptive": round(seconds["ood_score"] / seconds["adaptive_mc"], 3),
                       "ood_share_of_fixed": round(seconds["ood_score"] / seconds["fixed_100_passes"], 3)}), flush=True)
+
+
+def sweep(cfg, model, density, constants, mnist, judged, mc):
+    """One ``ood_rate`` line per rate of RATES: the threshold that flags that share of the held-out
+    validation digits, and what it makes of each set's verdicts (``judged``: {set: (verdicts, labels)})
+    and of 02's raw draws (``generated_raw``, where GENERATED exists): the share flagged (ambiguous or
+    OOD), of the clear labels the share right, and for digits of known class the share rejected (wrong
+    class or OOD), as 02 counts it."""
+    (x_train, _), _ = mnist
+    val = np.random.default_rng(constants["VERIFIER_SEED"]).permutation(len(x_train))[: constants["VERIFIER_VAL_SIZE"]]
+    held_out = atypicality(features(density["features"], x_train[val[: cfg.VAL or None]]), density)
+    generated = paths.resolve(cfg.GENERATED) if cfg.GENERATED else None
+    if generated and generated.is_file():
+        with np.load(generated) as f:
+            rows = np.linspace(0, len(f["y_raw"]) - 1, min(cfg.RAW, len(f["y_raw"]))).astype(int)
+            x, y = f["x_raw"][rows], f["y_raw"][rows]
+        reseed_dropout(model, cfg.SEED)
+        judged = {**judged, "generated_raw": (verdicts(model, x, density, **mc), y)}
+    for rate in cfg.RATES:
+        cut = threshold(held_out, rate)
+        row = {"bench": "ood_rate", "rate": rate, "threshold": round(cut, 2)}
+        for name, (v, y) in judged.items():
+            clear = ~v["ambiguous"] & (v["atypicality"] <= cut)
+            row[name] = {"flagged": round(float(1 - clear.mean()), 4)}
+            if y is not None:
+                right = v["top"] == y
+                row[name].update(clear_right=round(float(right[clear].mean()), 4) if clear.any() else None,
+                                 rejected=round(float((~right | (v["atypicality"] > cut)).mean()), 4))
+        print(json.dumps(row), flush=True)
 
 
 def main(**overrides):

@@ -3,6 +3,7 @@
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -12,9 +13,12 @@ sys.path.insert(0, str(REPO / "bench"))
 import bench_ood  # noqa: E402
 
 
-def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path):
+def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path, mnist):
+    _, (x_test, y_test) = mnist
+    np.savez(tmp_path / "generated.npz", x_raw=x_test[-40:], y_raw=y_test[-40:])  # 02's raw draws, as a stand-in
     bench_ood.main(GRIDS="2", ANGLES="90", NOISE=20, FASHION=40, TEST=60, SUBSET=1500, VAL=300, COST_IMAGES=20,
-                   MC_BATCH=256, OUTPUT_DIR=str(tmp_path))
+                   MC_BATCH=256, RATES="0.005,0.1,0.5", GENERATED=str(tmp_path / "generated.npz"), RAW=30,
+                   OUTPUT_DIR=str(tmp_path))
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     candidates = [r for r in rows if r["bench"] == "ood_candidate"]
     assert [(r["layer"], r["grid"]) for r in candidates[::2]] == [("conv1", 2), ("conv2", 2), ("conv3", 2),
@@ -33,6 +37,14 @@ def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path):
     assert all(" as " in pair for pair in turned["clear_wrong_labels"])
     if turned["clear_wrong"]:
         assert (tmp_path / "clear_wrong_mnist_test_rotated_90.png").stat().st_size > 500
+    sweep = [r for r in rows if r["bench"] == "ood_rate"]
+    assert [r["rate"] for r in sweep] == [0.005, 0.1, 0.5]
+    assert sweep[0]["threshold"] > sweep[1]["threshold"] > sweep[2]["threshold"]
+    for name in (*verdicts, "generated_raw"):
+        flagged = [r[name]["flagged"] for r in sweep]
+        assert flagged == sorted(flagged), (name, flagged)  # a lower threshold flags at least as much
+    assert sweep[2]["generated_raw"]["rejected"] >= 0.3, "half the held-out digits flagged: real digits too"
+    assert sweep[0]["uniform_noise"]["flagged"] == 1.0 and "clear_right" not in sweep[0]["uniform_noise"]
     cost = next(r for r in rows if r["bench"] == "ood_cost")
     assert cost["ood_share_of_fixed"] > 0 and cost["ood_share_of_adaptive"] > 0
     assert set(cost["seconds_per_1000_images"]) == {"ood_score", "adaptive_mc", "fixed_100_passes"}
