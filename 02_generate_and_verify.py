@@ -39,7 +39,7 @@ from models.pretrained import check as check_shipped
 from models.record import differences, fingerprint, make_record, matches, read_record, require_match
 from models.typicality import COVARIANCES, density_path, feature_layers, load_density, make_density, save_density
 from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, build, mc_scores, resolve_precision, train_and_save,
-                             verdicts, verifier_split)
+                             verdicts, verifier_record, verifier_split)
 
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 CLASSES = tuple(range(10))  # digits to generate
@@ -65,6 +65,9 @@ VERIFIER_VAL_SIZE = 5000  # training images held out to pick the best verifier e
 VERIFIER_SUBSET = 0  # train and test the verifier on at most this many images (0 = all; for quick tests)
 DROPOUT = 0.4  # MC-dropout rate of the verifier
 VERIFIER_SEED = 2024  # the verifier's weights, dropout and validation split
+VERIFIER_OUTLIERS = 0.0  # outlier exposure: weight of scrambled training digits trained toward a flat softmax
+# (0 = none, as shipped)
+VERIFIER_OUTLIER_TILE = 7  # those non-digits: each training digit cut into squares of this side, shuffled
 OOD_LAYER = "conv4"  # verifier layer whose features say how typical of training digits an image is: conv1..conv4, dense
 OOD_GRID = 2  # those features averaged over an OOD_GRID x OOD_GRID grid of image regions
 OOD_COVARIANCE = "class"  # their class-conditional Gaussian: "shared" covariance (Mahalanobis) or one per "class"
@@ -106,6 +109,10 @@ def check(cfg):
         problems.append(f"OOD_RATE must lie in [0, 1), got {cfg.OOD_RATE}")
     if not 0 <= cfg.DROPOUT < 1:
         problems.append(f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}")
+    if not cfg.VERIFIER_OUTLIERS >= 0:
+        problems.append(f"VERIFIER_OUTLIERS must be 0 (none) or a positive weight, got {cfg.VERIFIER_OUTLIERS}")
+    if cfg.VERIFIER_OUTLIER_TILE not in (1, 2, 4, 7, 14):
+        problems.append(f"VERIFIER_OUTLIER_TILE must divide 28 (1, 2, 4, 7 or 14), got {cfg.VERIFIER_OUTLIER_TILE}")
     if not cfg.LATENT_SCALE >= 0:
         problems.append(f"LATENT_SCALE must be positive (or 0 for the generator's own), got {cfg.LATENT_SCALE}")
     config.reject(problems)
@@ -140,7 +147,7 @@ def get_verifier(cfg, mnist, weights_dir, output_dir):
     MNIST test set (accuracy, and the rejection, ambiguity and out-of-distribution rates 02
     reports for generated digits: the verifier's own floor), both measured once and kept."""
     (x_train, y_train), (x_test, y_test) = mnist
-    record = make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train, "MNIST train labels": y_train})
+    record = verifier_record(cfg, (x_train, y_train))
     shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
     path, source = choose(paths.verifier(weights_dir, cfg.VERIFIER), shipped,
                           "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))

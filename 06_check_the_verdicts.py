@@ -36,7 +36,8 @@ from models.record import make_record, matches, read_record, require_match
 from models.trust import (aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information, reliability,
                           risk_coverage)
 from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, rule_width,
-                             train_and_save, verdicts, verifier_split, without_dropout)
+                             train_and_save, verdicts, verifier_record, verifier_split,
+                             without_dropout)
 
 ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
 VERIFIER = "default"  # the members' recipe, as 02's constants of the same names
@@ -94,8 +95,7 @@ def load_members(cfg, mnist_train, output_dir):
     for seed in cfg.ENSEMBLE_SEEDS:
         recipe = SimpleNamespace(**{name: getattr(cfg, name) for name in VERIFIER_CONSTANTS - {"VERIFIER_SEED"}},
                                  VERIFIER_SEED=int(seed), VERBOSE=cfg.VERBOSE, MC_PRECISION=cfg.MC_PRECISION)
-        record = make_record(recipe, VERIFIER_CONSTANTS, inputs={"MNIST train images": mnist_train[0],
-                                                                 "MNIST train labels": mnist_train[1]})
+        record = verifier_record(recipe, mnist_train)
         trained = paths.verifier(paths.resolve(cfg.ENSEMBLE_DIR) / f"seed_{seed}", cfg.VERIFIER)
         shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
         path, source = choose(trained, shipped, cfg.WEIGHTS_FROM, lambda p, wanted=record: matches(p, wanted))

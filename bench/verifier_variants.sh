@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Does a verifier that keeps distances (spectral normalisation and residual blocks, as in DDU)
-# give the out-of-distribution verdict what the default verifier's features lack? Both
-# architectures are trained the same way (02's recipe, the same seed) on the device JAX
-# finds, then 02 draws and verifies at its defaults with each (its tables: rejection and
-# ambiguity of generated digits, the verifier's floor on real ones) and bench/bench_ood.py
-# scores each density (Fashion-MNIST, noise, digits turned 30 and 90 degrees). Everything
-# goes under $OUT, which must be empty; the end prints one table. Run from the repository
-# root:
+# Which verifier recipe gives the out-of-distribution verdict what the shipped verifier's
+# features lack? Each variant is trained anew (02's recipe, the same seed, the default recipe
+# too) on the device the backend finds, with 02's arguments that make it the variant: 02 then
+# draws and verifies at its defaults with it (its tables: rejection and ambiguity of generated
+# digits, the verifier's floor on real ones) and bench/bench_ood.py scores its density (Fashion-MNIST,
+# noise, digits turned 30 and 90 degrees). Everything goes under $OUT, which must be empty;
+# the end prints one table. Run from the repository root:
 #
-#     OUT=outputs/spectral_verifier bash bench/spectral_verifier.sh
+#     OUT=outputs/verifier_variants bash bench/verifier_variants.sh
 #
-# ARGS_02 and ARGS_OOD add arguments (for a dry run on small data). VERIFIERS picks the
-# architectures, PYTHON the interpreter (python3).
+# VARIANTS: words "name=arguments" (arguments for 02, joined by commas), default: a verifier
+# that keeps distances (spectral normalisation and residual blocks, as in DDU), one trained
+# with outlier exposure (scrambled digits toward a flat softmax) and the default recipe.
+# ARGS_02 and ARGS_OOD add arguments to every run (for a dry run on small data), PYTHON
+# names the interpreter (python3).
 set -eu
-OUT=${OUT:-outputs/spectral_verifier}
+OUT=${OUT:-outputs/verifier_variants}
 PYTHON=${PYTHON:-python3}
-VERIFIERS=${VERIFIERS:-spectral default}
+VARIANTS=${VARIANTS:-spectral=--VERIFIER=spectral exposed=--VERIFIER_OUTLIERS=0.5 default=}
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 if [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
     echo "error: $OUT is not empty: give an empty or new folder as OUT, so that no earlier result is reused." >&2
@@ -24,19 +26,25 @@ fi
 mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; echo "$(nproc) CPU cores"; } \
     | tee "$OUT/machine.txt"
-for V in $VERIFIERS; do
+NAMES=""
+for VARIANT in $VARIANTS; do
+    V=${VARIANT%%=*}
+    NAMES="$NAMES $V"
     t0=$(date +%s)
-    # shellcheck disable=SC2086  # ARGS_* are lists of arguments
-    $PYTHON 02_generate_and_verify.py --VERIFIER="$V" --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" \
-        --VERBOSE=0 ${ARGS_02:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/02_$V.log"
+    # shellcheck disable=SC2086  # the variant's and ARGS_* are lists of arguments
+    $PYTHON 02_generate_and_verify.py $(echo "${VARIANT#*=}" | tr , ' ') --RETRAIN=1 \
+        --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" --VERBOSE=0 ${ARGS_02:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" \
+        | tee "$OUT/02_$V.log"
     t1=$(date +%s)
     # shellcheck disable=SC2086
-    $PYTHON bench/bench_ood.py --VERIFIER_FILE="$OUT/weights_$V/verifier_$V.weights.h5" \
-        --OUTPUT_DIR="$OUT/bench_ood_$V" ${ARGS_OOD:-} 2>&1 | grep "^{" | tee "$OUT/ood_$V.jsonl"
-    echo "{\"verifier\": \"$V\", \"seconds_02\": $((t1 - t0)), \"seconds_bench_ood\": $(($(date +%s) - t1))}" \
+    $PYTHON bench/bench_ood.py --VERIFIER_FILE="$(ls "$OUT/weights_$V"/verifier_*.weights.h5)" \
+        --OUTPUT_DIR="$OUT/bench_ood_$V" ${ARGS_OOD:-} 2>&1 | grep "^{" | sed "s/^{/{\"variant\": \"$V\", /" \
+        | tee "$OUT/ood_$V.jsonl"
+    echo "{\"variant\": \"$VARIANT\", \"seconds_02\": $((t1 - t0)), \"seconds_bench_ood\": $(($(date +%s) - t1))}" \
         | tee -a "$OUT/times.jsonl"
 done
-$PYTHON - "$OUT" $VERIFIERS <<'EOF'
+# shellcheck disable=SC2086
+$PYTHON - "$OUT" $NAMES <<'EOF'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])

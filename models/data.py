@@ -194,3 +194,18 @@ def rotated(images, degrees):
                                            np.tile(np.float32(transform), (len(images), 1)), interpolation="bilinear",
                                            fill_mode="constant", data_format="channels_last")
     return np.clip(np.rint(keras.ops.convert_to_numpy(out)[..., 0]), 0, 255).astype(np.uint8)
+
+
+def scrambled(images, tile, rng):
+    """uint8 (N, 28, 28) images cut into ``tile`` x ``tile`` squares and put back in a random order
+    (its own per image, from the numpy Generator ``rng``): a digit's strokes in no digit's shape."""
+    n, size = len(images), images.shape[1]
+    k = size // tile
+    if k * tile != size:
+        raise ValueError(f"tile must divide the image size {size}, got {tile}.")
+    tiles = images.reshape(n, k, tile, k, tile).transpose(0, 1, 3, 2, 4).reshape(n, k * k, tile, tile)
+    order = np.argsort(rng.random((n, k * k)), axis=1)
+    unmoved = (order == np.arange(k * k)).all(axis=1)
+    order[unmoved] = np.roll(order[unmoved], 1, axis=1)  # no image keeps its own order
+    tiles = np.take_along_axis(tiles, order[:, :, None, None], axis=1)
+    return tiles.reshape(n, k, k, tile, tile).transpose(0, 1, 3, 2, 4).reshape(n, size, size)

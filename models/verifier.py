@@ -14,10 +14,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from models.data import to_classifier_input
+from models.data import scrambled, to_classifier_input
 from models.files import save_figure, save_weights
 from models.paths import shown
-from models.plots import loss_curves
+from models.plots import image_grid, loss_curves
 from models.record import make_record
 from models.mc import MCDropout, mc_predict
 from models.typicality import atypicality, features
@@ -93,6 +93,7 @@ def _softmax_head(x, n_classes):
 VERIFIERS = {"default": build_verifier, "reference": build_reference_verifier, "spectral": build_spectral_verifier}
 VERIFIER_CONSTANTS = frozenset({"VERIFIER", "DROPOUT", "VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE",
                                 "VERIFIER_SUBSET", "VERIFIER_SEED"})  # a script's constants a verifier's record holds
+OUTLIER_CONSTANTS = frozenset({"VERIFIER_OUTLIERS", "VERIFIER_OUTLIER_TILE"})  # outlier exposure's, where it is on
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # MC_PRECISION -> Keras dtype policy
 
 
@@ -177,25 +178,43 @@ def rule_width(mean, sd):
         return np.where(lead <= 0, 0.0, lead / spread)
 
 
-def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, verbose=1):
+def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, verbose=1, outliers=None,
+                   outlier_weight=0.0):
     """Fit ``model`` on uint8 ``train = (x, y)``; keep the weights of the best validation
-    accuracy at ``best_path``, log epochs to the CSV ``log_path``; returns the history."""
-    steps = epochs * int(np.ceil(len(train[0]) / batch_size))
+    accuracy at ``best_path``, log epochs to the CSV ``log_path``; returns the history.
+    With uint8 ``outliers`` (non-digits), outlier exposure (Hendrycks et al. 2019): they are
+    trained toward a flat softmax, their cross-entropy weighted by ``outlier_weight``."""
+    n_classes = model.output.shape[-1]
+    x, y = to_classifier_input(train[0]), keras.utils.to_categorical(train[1], n_classes)
+    weight = None
+    if outliers is not None and len(outliers):
+        x = np.concatenate([x, to_classifier_input(outliers)])
+        y = np.concatenate([y, np.full((len(outliers), n_classes), 1 / n_classes, np.float32)])
+        weight = np.float32([1.0] * len(train[0]) + [outlier_weight] * len(outliers))
+    steps = epochs * int(np.ceil(len(x) / batch_size))
     model.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss="categorical_crossentropy",
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.CSVLogger(str(log_path)),
     ]
-    history = model.fit(to_classifier_input(train[0]), train[1], batch_size=batch_size, epochs=epochs,
-                        validation_data=(to_classifier_input(val[0]), val[1]), callbacks=callbacks,
-                        verbose=verbose)
+    history = model.fit(x, y, sample_weight=weight, batch_size=batch_size, epochs=epochs,
+                        validation_data=(to_classifier_input(val[0]), keras.utils.to_categorical(val[1], n_classes)),
+                        callbacks=callbacks, verbose=verbose)
     model.load_weights(best_path)
     return history.history
+
+
+def verifier_record(cfg, mnist_train):
+    """The record of the verifier ``cfg`` describes, trained on uint8 ``mnist_train = (x, y)``.
+    OUTLIER_CONSTANTS are in it only where outlier exposure is on: a verifier trained without it
+    (the shipped one) has the record it had before those constants existed."""
+    names = VERIFIER_CONSTANTS | (OUTLIER_CONSTANTS if getattr(cfg, "VERIFIER_OUTLIERS", 0.0) else set())
+    return make_record(cfg, names, inputs={"MNIST train images": mnist_train[0], "MNIST train labels": mnist_train[1]})
 
 
 def verifier_split(cfg, n):
@@ -216,14 +235,21 @@ def train_and_save(cfg, mnist_train, path, log_dir):
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     print(f"training the {cfg.VERIFIER} verifier (seed {cfg.VERIFIER_SEED}) into {shown(path)}")
     best = Path(path).parent / f".{Path(path).name.replace('.weights.h5', '')}_best.weights.h5"
+    weight = getattr(cfg, "VERIFIER_OUTLIERS", 0.0)
+    outliers = None
+    if weight:
+        outliers = scrambled(x_train[train], cfg.VERIFIER_OUTLIER_TILE, np.random.default_rng(cfg.VERIFIER_SEED))
+    if outliers is not None:
+        save_figure(image_grid(outliers[:40], title=f"non-digits trained toward a flat softmax (weight {weight})"),
+                    Path(log_dir) / "outliers.png")
     history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
                              cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE, best_path=best,
-                             log_path=Path(log_dir) / "training_log.csv", verbose=cfg.VERBOSE)
+                             log_path=Path(log_dir) / "training_log.csv", verbose=cfg.VERBOSE, outliers=outliers,
+                             outlier_weight=weight)
     save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
                              for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
                             accuracy_title="accuracy (one MC pass)"), Path(log_dir) / "training_curve.png")
-    save_weights(model, path, make_record(cfg, VERIFIER_CONSTANTS, inputs={"MNIST train images": x_train,
-                                                                           "MNIST train labels": y_train}))
+    save_weights(model, path, verifier_record(cfg, mnist_train))
     best.unlink(missing_ok=True)
     trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION
     model.set_weights(trained.get_weights())

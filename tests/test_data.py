@@ -10,6 +10,7 @@ from models.data import (
     DataError,
     load_dataset,
     load_idx_folder,
+    scrambled,
     select_class,
     to_gan_range,
     to_uint8,
@@ -146,3 +147,20 @@ def test_fashion_mnist_from_the_debian_package():
     (x_train, y_train), (x_test, y_test) = load_dataset("fashion_mnist")
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert np.bincount(y_train).tolist() == [6000] * 10
+
+
+def test_scrambled_digits_are_their_own_tiles_in_another_order(mnist):
+    x = mnist[0][0][:50]
+    out = scrambled(x, 7, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.uint8
+
+    def tiles(images):
+        return images.reshape(len(images), 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(len(images), 16, 49)
+
+    for before, after in zip(tiles(x), tiles(out)):
+        assert sorted(map(bytes, before)) == sorted(map(bytes, after))
+    assert (out != x).any(axis=(1, 2)).all(), "every digit's ink moves"
+    quarters = scrambled(x, 14, np.random.default_rng(0))  # 4 tiles: 1 in 24 orders would be the digit's own
+    assert (quarters != x).any(axis=(1, 2)).all(), "no image keeps its own order"
+    with pytest.raises(ValueError, match="tile must divide the image size 28, got 5"):
+        scrambled(x, 5, np.random.default_rng(0))

@@ -1,13 +1,17 @@
 """MC-dropout layer, mc_predict's fixed rule and the ambiguity rule."""
 
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
 
+from models.data import scrambled
 from models.mc import MCDropout, mc_predict, reseed_dropout
 from models.typicality import feature_layers
-from models.verifier import (SPECTRAL_BOUND, ambiguity, build_reference_verifier, build_spectral_verifier,
-                             build_verifier, mc_scores, rule_width)
+from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity,
+                             build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
+                             train_verifier, verifier_record)
 
 
 def tiny_verifier(dropout, seed=0):
@@ -178,3 +182,35 @@ def test_the_spectral_verifier_keeps_its_layers_contractive(images):
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
         assert 0.9 < sigma < 1.1, (layer.name, sigma)
+
+
+def test_outlier_exposure_flattens_the_softmax_on_non_digits(mnist, tmp_path):
+    """Trained with scrambled digits toward a flat softmax, the verifier is less sure of other
+    scrambled digits (not the ones it saw) than the same verifier trained without them, and
+    still reads the digits."""
+    (x, y), (x_test, y_test) = mnist
+    unseen = scrambled(x_test[:300], 7, np.random.default_rng(1))
+    confidence, accuracy = {}, {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = build_verifier(0.0)
+        outliers = scrambled(x[:1000], 7, np.random.default_rng(0)) if weight else None
+        train_verifier(model, (x[:1000], y[:1000]), (x[1000:1200], y[1000:1200]), epochs=4, batch_size=50,
+                       best_path=tmp_path / "best.weights.h5", log_path=tmp_path / "log.csv", verbose=0,
+                       outliers=outliers, outlier_weight=weight)
+        confidence[weight] = model.predict(unseen[..., None] / 255, verbose=0).max(1).mean()
+        predicted = model.predict(x_test[300:600, ..., None] / 255, verbose=0).argmax(1)
+        accuracy[weight] = (predicted == y_test[300:600]).mean()
+    assert confidence[1.0] < confidence[0.0] - 0.2, confidence
+    assert accuracy[1.0] > 0.5 and accuracy[0.0] > 0.5, accuracy  # chance: 0.1
+
+
+def test_outlier_constants_are_in_the_record_only_where_exposure_is_on():
+    """So the shipped verifier, trained before they existed, keeps matching the default constants."""
+    recipe = dict(VERIFIER="default", DROPOUT=0.4, VERIFIER_EPOCHS=15, VERIFIER_BATCH_SIZE=128, VERIFIER_VAL_SIZE=5000,
+                  VERIFIER_SUBSET=0, VERIFIER_SEED=2024, VERIFIER_OUTLIER_TILE=7)
+    train = (np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8))
+    off = verifier_record(SimpleNamespace(**recipe, VERIFIER_OUTLIERS=0.0), train)["constants"]
+    on = verifier_record(SimpleNamespace(**recipe, VERIFIER_OUTLIERS=0.5), train)["constants"]
+    assert set(off) == set(VERIFIER_CONSTANTS) and set(on) == set(VERIFIER_CONSTANTS) | set(OUTLIER_CONSTANTS)
+    assert on["VERIFIER_OUTLIERS"] == 0.5 and on["VERIFIER_OUTLIER_TILE"] == 7
