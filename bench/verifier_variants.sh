@@ -3,8 +3,8 @@
 # features lack? Each variant is trained anew (02's recipe, the same seed, the default recipe
 # too) on the device the backend finds, with 02's arguments that make it the variant: 02 then
 # draws and verifies at its defaults with it (its tables: rejection and ambiguity of generated
-# digits, the verifier's floor on real ones) and bench/bench_ood.py scores its density (Fashion-MNIST,
-# noise, digits turned 30 and 90 degrees). Everything goes under $OUT, which must be empty;
+# digits, the verifier's floor on real ones) and bench/bench_ood.py scores its density
+# (Fashion-MNIST, noise, digits turned 30 and 90 degrees). Everything goes under $OUT, which must be empty;
 # the end prints one table. Run from the repository root:
 #
 #     OUT=outputs/verifier_variants bash bench/verifier_variants.sh
@@ -33,8 +33,8 @@ for VARIANT in $VARIANTS; do
     t0=$(date +%s)
     # shellcheck disable=SC2086  # the variant's and ARGS_* are lists of arguments
     $PYTHON 02_generate_and_verify.py $(echo "${VARIANT#*=}" | tr , ' ') --RETRAIN=1 \
-        --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" --VERBOSE=0 ${ARGS_02:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" \
-        | tee "$OUT/02_$V.log"
+        --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" --VERBOSE=0 ${ARGS_02:-} 2>&1 \
+        | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/02_$V.log"
     t1=$(date +%s)
     # shellcheck disable=SC2086
     $PYTHON bench/bench_ood.py --VERIFIER_FILE="$(ls "$OUT/weights_$V"/verifier_*.weights.h5)" \

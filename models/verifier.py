@@ -235,20 +235,19 @@ def train_and_save(cfg, mnist_train, path, log_dir):
     Path(log_dir).mkdir(parents=True, exist_ok=True)
     print(f"training the {cfg.VERIFIER} verifier (seed {cfg.VERIFIER_SEED}) into {shown(path)}")
     best = Path(path).parent / f".{Path(path).name.replace('.weights.h5', '')}_best.weights.h5"
-    weight = getattr(cfg, "VERIFIER_OUTLIERS", 0.0)
-    outliers = None
+    weight, outliers = getattr(cfg, "VERIFIER_OUTLIERS", 0.0), None
     if weight:
         outliers = scrambled(x_train[train], cfg.VERIFIER_OUTLIER_TILE, np.random.default_rng(cfg.VERIFIER_SEED))
-    if outliers is not None:
         save_figure(image_grid(outliers[:40], title=f"non-digits trained toward a flat softmax (weight {weight})"),
                     Path(log_dir) / "outliers.png")
     history = train_verifier(model, (x_train[train], y_train[train]), (x_train[val], y_train[val]),
                              cfg.VERIFIER_EPOCHS, cfg.VERIFIER_BATCH_SIZE, best_path=best,
                              log_path=Path(log_dir) / "training_log.csv", verbose=cfg.VERBOSE, outliers=outliers,
                              outlier_weight=weight)
+    accuracy = "accuracy (one MC pass)" + ("; in training, outliers count as wrong" if weight else "")
     save_figure(loss_curves([{"epoch": i + 1, **{k: v[i] for k, v in history.items()}}
                              for i in range(len(history["loss"]))], title=f"{cfg.VERIFIER} verifier",
-                            accuracy_title="accuracy (one MC pass)"), Path(log_dir) / "training_curve.png")
+                            accuracy_title=accuracy), Path(log_dir) / "training_curve.png")
     save_weights(model, path, verifier_record(cfg, mnist_train))
     best.unlink(missing_ok=True)
     trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION

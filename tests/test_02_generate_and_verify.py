@@ -151,6 +151,16 @@ def test_outlier_exposure_constants_are_checked_before_any_work(script, workspac
         run(script, workspace, VERIFIER_OUTLIER_TILE=5)
 
 
+def test_a_verifier_trained_with_outliers_says_so_and_is_not_taken_for_the_default(script, workspace):
+    dirs = dict(WEIGHTS_DIR=str(workspace / "exposed"), OUTPUT_DIR=str(workspace / "exposed_out"))
+    run(script, workspace, VERIFIER_OUTLIERS=0.5, VERIFIER_OUTLIER_TILE=14, N_PER_CLASS=2, **dirs)
+    constants = read_record(workspace / "exposed" / "verifier_default.weights.h5")["constants"]
+    assert constants["VERIFIER_OUTLIERS"] == 0.5 and constants["VERIFIER_OUTLIER_TILE"] == 14
+    assert (workspace / "exposed_out" / "verifier" / "outliers.png").stat().st_size > 1000
+    with pytest.raises(UserError, match=r"VERIFIER_OUTLIERS=0.5 \(now 'unset'\).*--RETRAIN=1"):
+        run(script, workspace, N_PER_CLASS=2, **dirs)
+
+
 def test_keep_modes_filter_on_the_verdict(script, workspace):
     """Each mode, run on a digit whose draws (KEEP="all") give that verdict, keeps only images of it."""
     run(script, workspace, OUTPUT_DIR=str(workspace / "all"))
