@@ -212,7 +212,7 @@ def train_verifier(model, train, val, epochs, batch_size, best_path, log_path, v
 def verifier_record(cfg, mnist_train):
     """The record of the verifier ``cfg`` describes, trained on uint8 ``mnist_train = (x, y)``.
     OUTLIER_CONSTANTS are in it only where outlier exposure is on: a verifier trained without it
-    (the shipped one) has the record it had before those constants existed."""
+    (the shipped one) has a record without them, so it matches whatever they are set to."""
     names = VERIFIER_CONSTANTS | (OUTLIER_CONSTANTS if getattr(cfg, "VERIFIER_OUTLIERS", 0.0) else set())
     return make_record(cfg, names, inputs={"MNIST train images": mnist_train[0], "MNIST train labels": mnist_train[1]})
 

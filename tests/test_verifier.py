@@ -1,4 +1,4 @@
-"""MC-dropout layer, mc_predict's fixed rule and the ambiguity rule."""
+"""MC-dropout layer, mc_predict's fixed rule, the ambiguity rule and the verifier's training."""
 
 from types import SimpleNamespace
 
@@ -206,7 +206,7 @@ def test_outlier_exposure_flattens_the_softmax_on_non_digits(mnist, tmp_path):
 
 
 def test_outlier_constants_are_in_the_record_only_where_exposure_is_on():
-    """So the shipped verifier, trained before they existed, keeps matching the default constants."""
+    """So the shipped verifier, trained without outlier exposure, keeps matching the default constants."""
     recipe = dict(VERIFIER="default", DROPOUT=0.4, VERIFIER_EPOCHS=15, VERIFIER_BATCH_SIZE=128, VERIFIER_VAL_SIZE=5000,
                   VERIFIER_SUBSET=0, VERIFIER_SEED=2024, VERIFIER_OUTLIER_TILE=7)
     train = (np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8))
