@@ -33,6 +33,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,7 +51,7 @@ from models.record import read_record  # noqa: E402
 from models.typicality import (COVARIANCES, atypicality, density_path, feature_layers, feature_model,  # noqa: E402
                                features, fit, saved_density, threshold)
 from models.trust import auroc  # noqa: E402
-from models.verifier import build, verdicts, without_dropout  # noqa: E402
+from models.verifier import build, verdicts, verifier_split, without_dropout  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)
 ANGLES = (30, 90)  # rotations (degrees) of the shifted digit sets
@@ -190,7 +191,7 @@ def sweep(cfg, model, density, constants, mnist, judged, mc):
     OOD), of the clear labels the share right, and for digits of known class the share rejected (wrong
     class or OOD), as 02 counts it."""
     (x_train, _), _ = mnist
-    val = np.random.default_rng(constants["VERIFIER_SEED"]).permutation(len(x_train))[: constants["VERIFIER_VAL_SIZE"]]
+    val, _ = verifier_split(SimpleNamespace(**constants), len(x_train))  # the rows the density's threshold was set on
     held_out = atypicality(features(density["features"], x_train[val[: cfg.VAL or None]]), density)
     generated = paths.resolve(cfg.GENERATED) if cfg.GENERATED else None
     if generated and generated.is_file():
