@@ -1,0 +1,59 @@
+"""02 gives the verdicts it gave when tests/data/02_small_run.npz was stored: the same
+generators (the shipped ones, deterministic), the same small verifier recipe and seeds,
+float32 verdicts. Any change to how 02 draws, seeds or judges an image shows up here.
+
+    python tests/test_02_stored_result.py   (stores the result anew: only after a change meant to move it)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import load_script  # noqa: E402
+
+STORED = Path(__file__).resolve().parent / "data" / "02_small_run.npz"
+ARRAYS = ("x_train", "y_train", "mean", "sd", "passes", "ambiguous", "atypicality", "x_raw")
+COUNTS = ("drawn", "rejected", "out_of_distribution", "accepted", "ambiguous")
+
+
+def small_run(root):
+    """02 with the shipped generators of digits 2 and 9 (none trained in ``root``) and a small verifier
+    trained here, every verdict on: rejected, out of distribution, ambiguous and clear."""
+    script = load_script("02_generate_and_verify.py")
+    script.main(CLASSES="2,9", N_PER_CLASS=60, DRAW_BATCH=32, MAX_DRAWS=3000, VERIFIER_EPOCHS=3, VERIFIER_BATCH_SIZE=32,
+                VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500, DROPOUT=0.2, MC_PASSES=30, MC_ROUND_PASSES=5,
+                MC_MIN_PASSES=5, MC_PRECISION="float32", GALLERY_SIZE=2, VERBOSE=0,
+                GENERATOR_DIR=str(root / "no_generators"), WEIGHTS_DIR=str(root / "weights"),
+                OUTPUT_DIR=str(root / "out"))
+    summary = json.loads((root / "out" / "summary.json").read_text())
+    with np.load(root / "out" / "generated.npz") as f:
+        arrays = {name: f[name] for name in ARRAYS}
+    counts = np.array([[row[key] for key in COUNTS] for row in summary["classes"]])
+    return arrays, counts, summary
+
+
+def test_02_gives_the_stored_rates_and_verdicts(tmp_path):
+    arrays, counts, summary = small_run(tmp_path)
+    with np.load(STORED) as f:
+        stored = {name: f[name] for name in f.files}
+    assert summary["all"]["drawn"] > summary["all"]["accepted"] > 0 and summary["all"]["ambiguous"] > 0, \
+        "the stored run has rejected and ambiguous images, so it tests both verdicts"
+    np.testing.assert_array_equal(counts, stored["counts"])
+    np.testing.assert_array_equal(arrays["x_train"], stored["x_train"])
+    np.testing.assert_array_equal(arrays["x_raw"], stored["x_raw"])
+    for name in ("y_train", "passes", "ambiguous"):
+        np.testing.assert_array_equal(arrays[name], stored[name], err_msg=name)
+    for name in ("mean", "sd", "atypicality"):  # float32 sums: the same to rounding on another CPU
+        np.testing.assert_allclose(arrays[name], stored[name], rtol=1e-3, atol=1e-4, err_msg=name)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        arrays, counts, summary = small_run(Path(folder))
+    np.savez_compressed(STORED, counts=counts, **arrays)
+    print(f"stored {STORED}: {summary['all']}")
