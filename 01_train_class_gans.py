@@ -14,91 +14,51 @@ import numpy as np
 
 from models import paths
 from models.checkpoint import export_generator, load_generator
-from models.data import load_dataset, select_class, to_gan_range, to_uint8
+from models.class_gans import digit_images, digit_record, negative_share, other_digits, problems
+from models.data import load_dataset, to_gan_range, to_uint8
 from models.device import devices, tune_for_device
 from models.dcgan import build_discriminator, build_generator
 from models.files import save_figure
-from models.gan import GAN, LOSSES, generate_images, negatives_per_batch
+from models.gan import GAN, generate_images
 from models.gan_training import Diverged, fit
 from models.plots import epoch_reporter, image_grid
-from models.record import make_record, matches, without
+from models.record import matches, without
 from models.workers import run_each
 
-CLASSES = tuple(range(10))  # digits to train, one GAN each
-EPOCHS = 85  # passes over one digit's ~6000 training images (ablations: 85 > 70 > 55 > 45 on FID, recall, ambiguity)
-BATCH_SIZE = 32  # images per D step and per G step
+# data
+CLASSES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # digits to train, one GAN each
+MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them; the negatives: always all)
+DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+# model
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
+D_DROPOUT = 0.2  # dropout rate after each of D's conv layers
+# training
+EPOCHS = 85  # passes over the digit's training images (about 6000 of them)
+BATCH_SIZE = 32  # images per D step and per G step
 LEARNING_RATE = 2e-4  # Adam step size, both networks
-BETA_1 = 0.5  # Adam first-moment decay (the DCGAN paper's value)
-REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
-D_DROPOUT = 0.2  # dropout after each of D's conv layers
-D_STEPS = 1  # D steps (each on a new real batch) per G step
-NEGATIVE_SHARE = 0.0  # share of D's "generated" batch that is other digits' real images (0 = none; docs/ablations.md)
-NEGATIVE_DIGITS = tuple(range(10))  # the digits whose D gets those negatives (the others: none)
-NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 = all of them)
+BETA_1 = 0.5  # Adam first-moment decay
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
-EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
-EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
-# (with these, EMA_DECAY binds only after t = 8991 G steps; a digit trains for 14400-17900, docs/ablations.md)
-MAX_IMAGES = 0  # train on at most this many images per digit (0 = all of them; the negatives: always all)
-SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
-CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
-STEPS_PER_CALL = 8  # training steps per compiled call (the same updates, fewer calls: bench/bench_train.py)
-SEED = 1234  # digit k trains with seed SEED + k
-RETRAIN = False  # train from scratch even where a checkpoint or generator of these digits exists
-DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+D_STEPS = 1  # D steps (each on a new real batch) per G step
+SEED = 1234  # digit k trains with seed SEED + k (weights, noise, batch order)
+# negatives: other digits' real images shown to D as generated ones
+NEGATIVE_SHARE = 0.0  # share of D's generated batch replaced by other digits' real images (0 = none)
+NEGATIVE_DIGITS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # the digits whose D gets those negatives (the others: none)
+NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 = all of them)
+# the exported generator
+EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every G step (0 = G's last weights)
+EMA_WARMUP = 10  # the average's decay at G step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
+# output
 WEIGHTS_DIR = paths.CLASS_GANS_WEIGHTS  # generator_{k}.weights.h5 (+ .json) and checkpoints/
 OUTPUT_DIR = paths.CLASS_GANS_OUTPUT  # per-digit CSV, loss curves, sample grids
-WORKERS = 0  # digits trained at once, each in a process (1 = one after another, here; 0 = one per core, 10 on GPUs)
+SAMPLE_EVERY = 5  # redraw the sample grid and loss curve every this many epochs (and at the last)
+CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
+RETRAIN = False  # train from scratch even where a checkpoint or generator of these digits exists
 VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch (what workers print), 0 = silent
-
-
-def check(cfg):
-    """Reject impossible constants before any data is loaded."""
-    config.reject(config.distinct_digits(cfg) + config.distinct_digits(cfg, "NEGATIVE_DIGITS")
-                  + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
-                                        "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY",
-                                        "STEPS_PER_CALL")
-                  + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
-                  + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
-                  + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
-                  + config.in_range(cfg, "NEGATIVE_SHARE", 0, 1, high_open=True)
-                  + config.one_of(cfg, "LOSS", LOSSES)
-                  + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE")
-                  + negatives_problem(cfg))
-
-
-def negatives_problem(cfg):
-    n = negatives_per_batch(cfg.NEGATIVE_SHARE, cfg.BATCH_SIZE)
-    if cfg.NEGATIVE_SHARE and not 1 <= n < cfg.BATCH_SIZE:
-        return [f"NEGATIVE_SHARE={cfg.NEGATIVE_SHARE} gives {n} of BATCH_SIZE={cfg.BATCH_SIZE} images per D step: "
-                f"set it between 1/{cfg.BATCH_SIZE} and 1 - 1/{cfg.BATCH_SIZE}, or 0 for none"]
-    return []
-
-
-def digit_images(x_train, y_train, k, cfg):
-    """Digit ``k``'s training images, at most MAX_IMAGES of them, in the GAN's range."""
-    return to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None])
-
-
-def negative_share(k, cfg):
-    """Digit ``k``'s NEGATIVE_SHARE: 0 unless it is one of NEGATIVE_DIGITS."""
-    return cfg.NEGATIVE_SHARE if k in cfg.NEGATIVE_DIGITS else 0.0
-
-
-def other_digits(x_train, y_train, k, cfg):
-    """Digit ``k``'s negatives: the training images of every other digit (None where it has no negative share)."""
-    return x_train[y_train != k] if negative_share(k, cfg) else None
-
-
-def digit_record(k, images, negatives, cfg):
-    """What made digit ``k``'s generator: its own negative share (NEGATIVE_FROM_EPOCH only where
-    it has negatives)."""
-    inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
-    unused = () if negative_share(k, cfg) else ("NEGATIVE_FROM_EPOCH",)
-    return make_record(cfg, skip=("CLASSES", "NEGATIVE_DIGITS", *unused), inputs=inputs, digit=k,
-                       NEGATIVE_SHARE=negative_share(k, cfg))
+# speed
+WORKERS = 0  # digits trained at once, each in a process (1 = one after another, here; 0 = one per core, 10 on GPUs)
+STEPS_PER_CALL = 8  # training steps per compiled call (more: fewer calls, the same updates)
 
 
 def is_trained(k, images, negatives, cfg, weights_dir):
@@ -149,7 +109,7 @@ def save_overview(weights_dir, output_dir, seed):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    check(cfg)
+    config.reject(problems(cfg))
     kind, count = devices()
     tune_for_device(cfg, "WORKERS", found=(kind, count))
     weights_dir, output_dir = paths.resolve(cfg.WEIGHTS_DIR), paths.resolve(cfg.OUTPUT_DIR)

@@ -25,36 +25,43 @@ from models.gan_training import fit
 from models.plots import epoch_reporter
 from models.record import make_record, matches, without
 
+# data
 DATASET = "mnist"  # "mnist", "fashion_mnist" or "emnist_letters"
-EPOCHS = 18  # passes over the training set (18 and 20 score alike at width 64: docs/ablations.md)
-BATCH_SIZE = 32  # images per D step and per G step
+MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
+DATA_DIR = ""  # folder of the dataset's IDX gz files ("" = its default place)
+# model
 LATENT_DIM = 100  # length of the generator's noise vector z
-WIDTH = 64  # filters of G's last conv layer (its first has twice as many); 64 beat 32 on recall
+WIDTH = 64  # filters of G's last conv layer (its first has twice as many)
 D_WIDTH = 64  # filters of D's first conv layer (its second has twice as many)
+D_DROPOUT = 0.2  # dropout rate after each of D's conv layers
+D_MINIBATCH_STD = False  # give D each batch's variety as one more feature channel (against G drawing few kinds)
+# training
+EPOCHS = 18  # passes over the training set
+BATCH_SIZE = 32  # images per D step and per G step
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
-REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
-D_DROPOUT = 0.2  # dropout after each of D's conv layers
-D_MINIBATCH_STD = False  # give D each batch's variety as one more feature channel (against G drawing few kinds)
-D_STEPS = 1  # D steps (each on a new real batch) per G step
 LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
-G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
+REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+D_STEPS = 1  # D steps (each on a new real batch) per G step
+SEED = 4321  # weights, noise and shuffling
+# the class heads and their losses
 TWIN_CLASSIFIER = True  # TAC-GAN: D's class head learns real images, a twin head generated ones; G's class loss is
 #                         the first's minus the twin's (against AC-GAN's pull to the most classifiable images)
+G_CLASS_WEIGHT = 1.0  # weight of G's auxiliary class loss (below 1: less pull towards the most classifiable digit)
 CLASS_SMOOTHING = 0.2  # D's class heads learn 1 - s on the label, s spread over all classes: capped below
-#                         certainty, the twin's term keeps a gradient (recall: 0.2 beat 0 and 0.1, docs/ablations.md)
-EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every step (0 = G's last weights)
-EMA_WARMUP = 10  # the average's decay at step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
-MAX_IMAGES = 0  # train on at most this many images (0 = all of them)
-SAMPLE_EVERY = 2  # redraw the sample grid (a row per class) and loss curve every this many epochs and at the last
-CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
-STEPS_PER_CALL = 8  # training steps per compiled call (the same updates, fewer calls: bench/bench_train.py)
-SEED = 4321  # weights, noise and shuffling
-RETRAIN = False  # train from scratch even where a checkpoint or generator for DATASET exists
-DATA_DIR = ""  # folder of the dataset's IDX gz files ("" = its default place)
+#                         certainty, the twin's term keeps a gradient
+# the exported generator
+EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every G step (0 = G's last weights)
+EMA_WARMUP = 10  # the average's decay at G step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
+# output
 WEIGHTS_DIR = paths.ACGAN_WEIGHTS  # {DATASET}/generator.weights.h5 (+ .json) and checkpoint.h5
 OUTPUT_DIR = paths.ACGAN_OUTPUT  # {DATASET}/losses.csv, loss_curve.png, samples_epoch_NNN.png
+SAMPLE_EVERY = 2  # redraw the sample grid (a row per class) and loss curve every this many epochs and at the last
+CHECKPOINT_EVERY = 1  # write a resumable checkpoint every this many epochs
+RETRAIN = False  # train from scratch even where a checkpoint or generator for DATASET exists
 VERBOSE = 1  # 1 = progress bar per epoch, 2 = one line per epoch, 0 = silent
+# speed
+STEPS_PER_CALL = 8  # training steps per compiled call (more: fewer calls, the same updates)
 
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],

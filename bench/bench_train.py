@@ -24,19 +24,20 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logging)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from models.class_gans import negative_share  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.dcgan import build_discriminator, build_generator  # noqa: E402
 from models.gan import GAN, negatives_per_batch  # noqa: E402
 from models.workers import as_arguments, process_env  # noqa: E402
 
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
-from score_generators import load_script  # noqa: E402
 
 STEPS = 200  # timed training steps (per process)
 WARMUP = 16  # untimed steps first (tracing / compilation)
@@ -52,11 +53,10 @@ CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready
 
 def recipe_gan(latent_dim, width, digit):
     """A GAN with 01's default recipe for ``digit`` (D dropout, loss, EMA, negatives) at this size."""
-    script = load_script("01_train_class_gans.py")
-    c01 = config.resolve(vars(script), {})
+    c01 = config.resolve(config.script_defaults(REPO / "01_train_class_gans.py"), {})
     return GAN(build_generator(latent_dim, width), build_discriminator(width, c01.D_DROPOUT), c01.LEARNING_RATE,
                c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS,
-               negative_share=script.negative_share(digit, c01))
+               negative_share=negative_share(digit, c01))
 
 
 def time_steps(cfg, images, others):

@@ -27,11 +27,11 @@ from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logg
 import h5py  # noqa: E402
 from models import paths  # noqa: E402
 from models.checkpoint import checkpoint_epoch  # noqa: E402
+from models.class_gans import digit_images, digit_record, other_digits, problems  # noqa: E402
 from models.config import UserError  # noqa: E402
 from models.data import load_dataset  # noqa: E402
 from models.files import atomic_path  # noqa: E402
 from models.record import differences, read_record, without  # noqa: E402
-from score_generators import load_script  # noqa: E402
 
 FROM_DIR = ""  # 01's WEIGHTS_DIR of the run without negatives, at 01's defaults
 TO_DIR = ""  # 01's WEIGHTS_DIR of the late-negatives run (its checkpoints must not exist yet)
@@ -44,11 +44,11 @@ def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     if not cfg.FROM_DIR or not cfg.TO_DIR:
         raise UserError("Name both folders: --FROM_DIR=(a run of 01 at its defaults) --TO_DIR=(the new run's).")
-    script = load_script("01_train_class_gans.py")
-    plain = config.resolve(vars(script), {"NEGATIVE_SHARE": 0.0})
-    late = config.resolve(vars(script), {"NEGATIVE_SHARE": cfg.NEGATIVE_SHARE, "NEGATIVE_DIGITS": cfg.CLASSES,
-                                         "NEGATIVE_FROM_EPOCH": cfg.NEGATIVE_FROM_EPOCH})
-    script.check(late)
+    defaults = config.script_defaults(REPO / "01_train_class_gans.py")
+    plain = config.resolve(defaults, {"NEGATIVE_SHARE": 0.0})
+    late = config.resolve(defaults, {"NEGATIVE_SHARE": cfg.NEGATIVE_SHARE, "NEGATIVE_DIGITS": cfg.CLASSES,
+                                     "NEGATIVE_FROM_EPOCH": cfg.NEGATIVE_FROM_EPOCH})
+    config.reject(problems(late))
     if not late.NEGATIVE_SHARE:
         raise UserError("NEGATIVE_SHARE=0 makes no late-negatives run: give a share, as 01 would take it.")
     (x_train, y_train), _ = load_dataset("mnist")
@@ -64,15 +64,15 @@ def main(**overrides):
                             "pick a later NEGATIVE_FROM_EPOCH or an earlier checkpoint.")
         if target.exists():
             raise UserError(f"{paths.shown(target)} exists: delete it, or pick another TO_DIR.")
-        images = script.digit_images(x_train, y_train, k, plain)
+        images = digit_images(x_train, y_train, k, plain)
         stored = read_record(source)
         stored["constants"].setdefault("NEGATIVE_SHARE", 0.0)  # made before 01 had negatives: it had none
-        problems = differences(stored, without(script.digit_record(k, images, None, plain), "EPOCHS"))
-        if problems:
+        differing = differences(stored, without(digit_record(k, images, None, plain), "EPOCHS"))
+        if differing:
             raise UserError(f"{paths.shown(source)} was not made with 01's defaults without negatives "
-                            f"({', '.join(problems)}): "
+                            f"({', '.join(differing)}): "
                             "its epochs are not those of the late-negatives run.")
-        record = script.digit_record(k, images, script.other_digits(x_train, y_train, k, late), late)
+        record = digit_record(k, images, other_digits(x_train, y_train, k, late), late)
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
             with h5py.File(tmp, "a") as f:

@@ -6,12 +6,14 @@ override is type-checked before any heavy work, and ends with
 ``main(**parse_args(sys.argv[1:], globals()))``.
 """
 
+import ast
 import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
+SHARED = "models.defaults"  # knobs several scripts share: a script imports them by name under a heading
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -25,9 +27,10 @@ class ConfigError(UserError):
 
 
 def constants(namespace):
-    """The UPPER_CASE constants a script's ``globals()`` defines itself, in definition order
-    (an UPPER_CASE table imported from a module is not one of its knobs)."""
-    own = _assigned_names(namespace)
+    """The knobs of a script's ``globals()``, in order: the UPPER_CASE constants its file assigns
+    or imports from ``models.defaults`` (any other UPPER_CASE table it imports is not a knob)."""
+    path = namespace.get("__file__")
+    own = knob_names(path) if path else None
     return {
         name: value
         for name, value in namespace.items()
@@ -35,10 +38,30 @@ def constants(namespace):
     }
 
 
-def _assigned_names(namespace):
-    """The UPPER_CASE names assigned at the left margin of the script's file (None without a file)."""
-    path = namespace.get("__file__")
-    return set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", Path(path).read_text(), flags=re.M)) if path else None
+def knob_names(path):
+    """The UPPER_CASE names a script file assigns at its top level or imports from ``models.defaults``."""
+    names = set()
+    for node in ast.parse(Path(path).read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module == SHARED:
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return {name for name in names if CONSTANT.match(name)}
+
+
+def script_defaults(path):
+    """The knobs a script file sets to literal values, read as data (the script is not run),
+    as a namespace ``resolve`` takes: how a benchmark starts from a script's defaults without
+    importing it. Knobs set by an expression (paths from ``models.paths``) are left out."""
+    namespace = {"__file__": str(path)}
+    for node in ast.parse(Path(path).read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                namespace[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return namespace
 
 
 def resolve(namespace, overrides):
@@ -143,12 +166,21 @@ def parse_args(argv, namespace):
 
 def describe(namespace):
     """One line per constant: name, default and the comment beside it in the script."""
-    source = open(namespace["__file__"]).read() if "__file__" in namespace else ""
+    source = Path(__file__).with_name("defaults.py").read_text()  # a script's own comment wins
+    source += Path(namespace["__file__"]).read_text() if "__file__" in namespace else ""
     comments = dict(re.findall(r"^([A-Z][A-Z0-9_]*) = .*?#\s*(.*)$", source, flags=re.M))
     lines = [f"{(namespace.get('__doc__') or '').strip()}\n", "Constants (override as --NAME=value):"]
     for name, value in constants(namespace).items():
         lines.append(f"  {name:<18} {value!r:<24} {comments.get(name, '')}")
     return "\n".join(lines)
+
+
+def command_line(script, overrides):
+    """The shell command that runs ``script`` with ``overrides`` (as ``--NAME=value``), for a report."""
+    def shown(value):
+        return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+    return " ".join(["python", Path(script).name, *(f"--{name}={shown(value)}" for name, value in overrides.items())])
 
 
 def run_main(main, namespace):

@@ -43,8 +43,8 @@ def test_a_checkpoint_made_with_other_constants_is_refused(tmp_path):
     script = load_script("01_train_class_gans.py")
     script.main(CLASSES=DIGIT, EPOCHS=1, MAX_IMAGES=64, WIDTH=4, WORKERS=1, VERBOSE=0,
                 WEIGHTS_DIR=str(tmp_path / "tiny"), OUTPUT_DIR=str(tmp_path / "outputs"))
-    with pytest.raises(UserError, match=r"was not made with 01's defaults without negatives \(WIDTH=4 \(now 32\), "
-                                        r"MAX_IMAGES=64"):
+    with pytest.raises(UserError, match=r"was not made with 01's defaults without negatives \(MAX_IMAGES=64 \(now 0\), "
+                                        r"WIDTH=4 \(now 32\)"):
         late_negatives.main(FROM_DIR=str(tmp_path / "tiny"), TO_DIR=str(tmp_path / "late"), CLASSES=DIGIT,
                             NEGATIVE_FROM_EPOCH=2)
     assert not (tmp_path / "late").exists()

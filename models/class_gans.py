@@ -1,0 +1,59 @@
+"""The per-digit GANs of 01_train_class_gans.py: their constants' checks, each digit's
+training images and negatives (other digits' real images shown to D as generated ones),
+and the record of what made each digit's generator.
+
+``cfg`` is 01's resolved constants (``config.resolve``); a benchmark that starts from 01's
+defaults reads them with ``config.script_defaults`` and uses these same functions.
+"""
+
+from models import config
+from models.data import select_class, to_gan_range
+from models.gan import LOSSES, negatives_per_batch
+from models.record import make_record
+
+
+def problems(cfg):
+    """One sentence for each impossible constant (empty if there is none), before any data is loaded."""
+    return (config.distinct_digits(cfg) + config.distinct_digits(cfg, "NEGATIVE_DIGITS")
+            + config.at_least_one(cfg, "EPOCHS", "BATCH_SIZE", "LATENT_DIM", "WIDTH", "D_STEPS", "EMA_WARMUP",
+                                  "NEGATIVE_FROM_EPOCH", "SAMPLE_EVERY", "CHECKPOINT_EVERY", "STEPS_PER_CALL")
+            + config.in_range(cfg, "REAL_LABEL", 0, 1, low_open=True)
+            + config.in_range(cfg, "EMA_DECAY", 0, 1, high_open=True)
+            + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
+            + config.in_range(cfg, "NEGATIVE_SHARE", 0, 1, high_open=True)
+            + config.one_of(cfg, "LOSS", LOSSES)
+            + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE")
+            + negatives_problem(cfg))
+
+
+def negatives_problem(cfg):
+    """A sentence unless NEGATIVE_SHARE is 0 or gives at least one negative and one generated image per D step."""
+    n = negatives_per_batch(cfg.NEGATIVE_SHARE, cfg.BATCH_SIZE)
+    if cfg.NEGATIVE_SHARE and not 1 <= n < cfg.BATCH_SIZE:
+        return [f"NEGATIVE_SHARE={cfg.NEGATIVE_SHARE} gives {n} of BATCH_SIZE={cfg.BATCH_SIZE} images per D step: "
+                f"set it between 1/{cfg.BATCH_SIZE} and 1 - 1/{cfg.BATCH_SIZE}, or 0 for none"]
+    return []
+
+
+def digit_images(x_train, y_train, k, cfg):
+    """Digit ``k``'s training images, at most MAX_IMAGES of them, in the GAN's range."""
+    return to_gan_range(select_class(x_train, y_train, k)[: cfg.MAX_IMAGES or None])
+
+
+def negative_share(k, cfg):
+    """Digit ``k``'s NEGATIVE_SHARE: 0 unless it is one of NEGATIVE_DIGITS."""
+    return cfg.NEGATIVE_SHARE if k in cfg.NEGATIVE_DIGITS else 0.0
+
+
+def other_digits(x_train, y_train, k, cfg):
+    """Digit ``k``'s negatives: the training images of every other digit (None where it has no negative share)."""
+    return x_train[y_train != k] if negative_share(k, cfg) else None
+
+
+def digit_record(k, images, negatives, cfg):
+    """What made digit ``k``'s generator: its own negative share (NEGATIVE_FROM_EPOCH only where
+    it has negatives)."""
+    inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
+    unused = () if negative_share(k, cfg) else ("NEGATIVE_FROM_EPOCH",)
+    return make_record(cfg, skip=("CLASSES", "NEGATIVE_DIGITS", *unused), inputs=inputs, digit=k,
+                       NEGATIVE_SHARE=negative_share(k, cfg))
