@@ -31,46 +31,52 @@ import time
 import keras
 import numpy as np
 
-from models.classifier import build_classifier, build_resnet, extract_features, predict_classes, train_classifier
 from models import paths
+from models.classifier import build_classifier, extract_features, predict_classes, train_classifier
 from models.config import UserError
 from models.data import load_dataset
 from models.device import tune_for_device, use_all_devices
+from models.files import save_figure, write_json, write_text
 from models.generated import load_ambiguous, load_generated
-from models.files import load_weights, save_figure, save_weights, write_json, write_text
-from models.metrics import confusion_counts, fid, knn_precision_recall, label_fidelity
-from models.plots import captioned_grid, confusion_matrix
-from models.pretrained import SOURCES, choose, sidecar
-from models.record import fingerprint, make_record, matches, require_match
+from models.judges import JUDGES, get_judge, judge_split
+from models.metrics import confusion_counts
+from models.plots import confusion_matrix
+from models.pretrained import SOURCES
+from models.quality import disagreement_figure, lowest_fidelity, score
+from models.record import fingerprint, make_record
 from models.report import fid_note, report_markdown
+from models.training_sets import ambiguity_sets, training_sets
 
+# what is trained
 SETS = ("real", "synthetic", "raw", "real+synthetic", "real+ambiguous")  # training sets of the main table (of
 # TRAINING_SETS below; "acgan" and "dcgan+acgan" need GENERATED_ACGAN)
 REPEATS = 3  # seeds per training set: the table shows mean +- sd over them
 IMPRESSIONS = 180_000  # training images every classifier sees, whatever the size of its training set
-BATCH_SIZE = 128  # images per training step
 SYNTHETIC_SHARE = 0.1  # of the real + synthetic set: the rest is every real image (a seeded subset of 02's data)
 SHIFT = 2  # each training image moves by up to this many pixels each way, at random, each time it is seen (0 = off)
-FILTERS = (32, 64)  # filters of the classifier's two 5x5 conv layers
-DENSE_UNITS = 512  # width of its penultimate ("features") layer: the FID and precision/recall feature space
-RESNET_WIDTHS = (16, 32, 64)  # the second independent judge, a small ResNet: its stages' widths (two blocks each)
+AMBIGUITY_REPEATS = 5  # seeds of the ambiguity experiment (SEED, SEED + 1, ...); its table gives each SE
+SEED = 100  # repeat r of every training set uses seed SEED + r
+REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
+
+# the classifier and the independent judges: defaults in models/defaults.py, shared with 06 and bench/ (--help)
+from models.defaults import (BATCH_SIZE, DENSE_UNITS, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
+                             INDEPENDENT_SEED, JUDGE_HELD_OUT, RESNET_WIDTHS)
+RETRAIN = False  # train new independent judges even where they exist
+
+# the quality metrics
 METRIC_SAMPLES = 10000  # images per set for FID and precision/recall
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall
-GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
-REAL_SUBSET = 0  # use at most this many real train and test images (0 = all; for quick tests)
-SEED = 100  # repeat r of every training set uses seed SEED + r
-INDEPENDENT_SEED = 7  # the independent classifier's seed (02's verifier uses 2024)
-INDEPENDENT_IMPRESSIONS = 300_000  # the independent classifier's training budget (its own: IMPRESSIONS may change)
-RETRAIN = False  # train a new independent classifier even where one exists
+
+# files
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's DCGAN data ("" = only 05's experiment)
 GENERATED_ACGAN = f"{paths.GENERATED_OUTPUT['acgan']}/generated.npz"  # 02's AC-GAN data, scored if there ("" = skip)
 AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits: the ambiguity experiment, if there
-AMBIGUITY_REPEATS = 5  # seeds of the ambiguity experiment (SEED, SEED + 1, ...); its table gives each SE
+WEIGHTS_FROM = "auto"  # the independent judges: "auto" = the ones trained here if any, else the shipped ones
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
-WEIGHTS_FROM = "auto"  # the independent classifier: "auto" = the one trained here if any, else the shipped one
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # independent_classifier.weights.h5 (+ .json) is read from / trained into here
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
 OUTPUT_DIR = paths.REPORT_OUTPUT  # report.md, report.json, runs.json (finished runs) and figures
+GALLERY_SIZE = 40  # generated images the independent classifier disagrees with, shown in a figure
 VERBOSE = 1  # 1 = progress bars, 0 = silent
 
 TRAINING_SETS = {
@@ -83,19 +89,12 @@ TRAINING_SETS = {
     "real+synthetic": "real + synthetic",
     "real+ambiguous": "real + ambiguous synthetic",
 }
-INDEPENDENT_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE",
-                                   "INDEPENDENT_SEED"})
-RESNET_CONSTANTS = frozenset({"RESNET_WIDTHS", "INDEPENDENT_IMPRESSIONS", "BATCH_SIZE", "INDEPENDENT_SEED"})
 RUN_CONSTANTS = frozenset({"FILTERS", "DENSE_UNITS", "IMPRESSIONS", "BATCH_SIZE", "SHIFT"})  # a finished run's record
 AMBIGUITY_SETS = {  # the experiment: real + as many images of each kind, all made by 05 from the same noise
     "real": "real MNIST train",
     "real+between": "real + between-class digits, hard labels",
     "real+between-soft": "real + between-class digits, soft labels (MC mean)",
     "real+twins": "real + their clear twins",
-}
-JUDGES = {  # the independent judges (neither is 02's verifier, which filtered the data): name: architecture
-    "cnn": "the CNN every accuracy run trains (FILTERS, DENSE_UNITS)",
-    "resnet": "a small ResNet: residual 3x3 blocks, batch norm, global average pooling (RESNET_WIDTHS)",
 }
 GENERATORS = {  # name: (label in the report, constant naming its npz, the command that writes it)
     "class_gans": ("per-class DCGANs", "GENERATED", "02_generate_and_verify.py"),
@@ -126,50 +125,6 @@ def check(cfg):
     if not cfg.GENERATED and not cfg.AMBIGUOUS:
         problems.append("GENERATED (02's generated.npz) or AMBIGUOUS (05's ambiguous.npz) must name a file")
     config.reject(problems)
-
-
-def training_sets(x_real, y_real, generated, names, share, seed):
-    """{name: (uint8 images, labels)} of the training sets ``names`` (of TRAINING_SETS); in real +
-    synthetic, ``share`` of the images are synthetic: all real ones and a random subset (``seed``)
-    of the verified ones; DCGANs + AC-GAN: a random half (``seed``) of each one's verified images
-    of every digit, as many in all as the DCGANs' set."""
-    synthetic = generated["class_gans"]
-    x_syn, y_syn, ambiguous = synthetic["x_train"], synthetic["y_train"].astype(np.uint8), synthetic["ambiguous"]
-    if {"acgan", "dcgan+acgan"} & set(names) and "acgan" not in generated:
-        raise UserError("SETS names AC-GAN training sets but GENERATED_ACGAN names no file: run "
-                        "02_generate_and_verify.py --GENERATOR=acgan first, or leave them out of SETS.")
-    rng = np.random.default_rng(seed)
-    sets = {"real": (x_real, y_real), "synthetic": (x_syn, y_syn),
-            "synthetic-clear": (x_syn[~ambiguous], y_syn[~ambiguous]),
-            "raw": (synthetic["x_raw"], synthetic["y_raw"].astype(np.uint8)),
-            "real+ambiguous": (np.concatenate([x_real, x_syn[ambiguous]]), np.concatenate([y_real, y_syn[ambiguous]]))}
-    if "real+synthetic" in names:
-        n_mixed = round(len(x_real) * share / (1 - share))
-        if n_mixed > len(x_syn):
-            raise UserError(f"SYNTHETIC_SHARE={share} needs {n_mixed} synthetic images beside {len(x_real)} real "
-                            f"ones, but {paths.shown(synthetic['path'])} has {len(x_syn)}: lower it, or generate "
-                            "more with 02.")
-        mixed = np.sort(rng.choice(len(x_syn), n_mixed, replace=False))
-        sets["real+synthetic"] = (np.concatenate([x_real, x_syn[mixed]]), np.concatenate([y_real, y_syn[mixed]]))
-    if "acgan" in generated:
-        acgan = generated["acgan"]
-        sets["acgan"] = (acgan["x_train"], acgan["y_train"].astype(np.uint8))
-        sets["dcgan+acgan"] = half_each((x_syn, y_syn), sets["acgan"], rng)
-    return {name: sets[name] for name in names}
-
-
-def half_each(a, b, rng):
-    """Of every digit, a random half of its count in ``a`` from ``a`` and the other half from ``b``."""
-    parts = []
-    for k in np.unique(a[1]):
-        n = int(np.sum(a[1] == k))
-        for (x, y), take in ((a, n // 2), (b, n - n // 2)):
-            rows = np.flatnonzero(y == k)
-            if len(rows) < take:
-                raise UserError(f"the AC-GAN's data has {len(rows)} images of digit {k}, the half-and-half set "
-                                f"needs {take}: generate more with 02 --GENERATOR=acgan.")
-            parts.append((x[np.sort(rng.choice(rows, take, replace=False))], np.full(take, k, np.uint8)))
-    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def train_and_test(cfg, x, y, x_test, y_test, seed, model=None, impressions=None, shift=None):
@@ -240,21 +195,6 @@ def against_real(rows):
     return rows
 
 
-def ambiguity_sets(x_real, y_real, data):
-    """The experiment's training sets: real, and real plus each of three kinds of 05's images,
-    as many of each (the between-class digits whose clear twin passed the verifier)."""
-    rows = data["clear"]
-    x_between, y_between, soft = data["x_train"][rows], data["y_train"][rows], data["mean"][rows]
-    soft_real = np.eye(10, dtype=np.float32)[y_real]
-    return {
-        "real": (x_real, y_real),
-        "real+between": (np.concatenate([x_real, x_between]), np.concatenate([y_real, y_between])),
-        "real+between-soft": (np.concatenate([x_real, x_between]),
-                              np.concatenate([soft_real, soft / soft.sum(axis=1, keepdims=True)])),
-        "real+twins": (np.concatenate([x_real, data["x_clear"][rows]]), np.concatenate([y_real, y_between])),
-    }
-
-
 def ambiguity_experiment(cfg, between, between_hash, train, test, real_record, runs_path):
     """Real-only against real plus each kind of 05's images, AMBIGUITY_REPEATS seeds each (the
     real-only runs are shared with the main table), scored on all real test images and on the hard ones."""
@@ -269,78 +209,6 @@ def ambiguity_experiment(cfg, between, between_hash, train, test, real_record, r
 
 def run_key(training_set, seed, record):
     return json.dumps({"training_set": training_set, "seed": seed, "record": record}, sort_keys=True)
-
-
-def independent_split(cfg, n_train):
-    """``(rows the independent classifier trains on, held-out rows)`` of the real train set: it
-    never sees the real images that give the floor, just as it never sees the generated ones."""
-    order = np.random.default_rng(cfg.INDEPENDENT_SEED).permutation(n_train)
-    held_out, fit_rows = np.split(order, [min(cfg.METRIC_SAMPLES, n_train // 2)])
-    return fit_rows, held_out
-
-
-def build_judge(cfg, kind):
-    if kind == "resnet":
-        return build_resnet(cfg.RESNET_WIDTHS, name="independent_resnet")
-    return build_classifier(cfg.FILTERS, cfg.DENSE_UNITS, name="independent_classifier")
-
-
-def get_independent_classifier(cfg, kind, weights_dir, train, test):
-    """Load the independent judge ``kind`` (of JUDGES) made with these constants and images, or
-    train it on ``train`` (and test it) when there is none; returns ``(model, info, weights file)``."""
-    constants = RESNET_CONSTANTS if kind == "resnet" else INDEPENDENT_CONSTANTS
-    record = make_record(cfg, constants, inputs={"training images": train[0], "training labels": train[1]})
-    path, source = choose(paths.independent_classifier(weights_dir, kind),
-                          paths.independent_classifier(paths.resolve(cfg.SHIPPED_DIR), kind),
-                          "trained" if cfg.RETRAIN else cfg.WEIGHTS_FROM, lambda p: matches(p, record))
-    info_path = sidecar(path)
-    if path.is_file() and not cfg.RETRAIN:
-        print(f"independent {kind} judge: {paths.shown(path)} ({source})")
-        require_match(path, record, "rerun with --RETRAIN=1 to train it again")
-        model = build_judge(cfg, kind)
-        load_weights(model, path, "delete it and rerun to retrain it")
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        if info.get("record") != record:  # the sidecar is a summary: measure again rather than trust a stale one
-            info = independent_info(cfg, record, len(train[0]), np.mean(predict_classes(model, test[0]) == test[1]),
-                                    len(test[0]))
-        return model, info, path
-    print(f"training the independent {kind} judge on {len(train[0])} real images into {paths.shown(path)}")
-    model, result = train_and_test(cfg, *train, *test, cfg.INDEPENDENT_SEED, model=lambda: build_judge(cfg, kind),
-                                   impressions=cfg.INDEPENDENT_IMPRESSIONS, shift=0)  # a judge: unchanged by SHIFT
-    info = independent_info(cfg, record, len(train[0]), result["accuracy"], len(test[0]))
-    print(f"independent {kind} judge: real test accuracy {result['accuracy']:.2%}")
-    write_json(info_path, info)
-    save_weights(model, path, record)
-    return model, info, path
-
-
-def independent_info(cfg, record, train_images, test_accuracy, test_images):
-    return {"settings": {"seed": cfg.INDEPENDENT_SEED, "train_images": train_images},
-            "test_accuracy": float(test_accuracy), "test_images": test_images, "record": record}
-
-
-def score(label, x, y, model, real_features, n_metric, cfg):
-    """Label fidelity (all of ``x``), FID and precision/recall (``n_metric`` of them) of one
-    data set against the real test features; returns ``(row, predicted classes)``."""
-    pred = predict_classes(model, x)
-    fidelity = label_fidelity(pred, y)
-    picks = np.random.default_rng(cfg.SEED).choice(len(x), n_metric, replace=False)
-    features = extract_features(model, x[picks])
-    precision, recall = knn_precision_recall(real_features, features, cfg.NEAREST_K)
-    row = {"data": label, "images": len(x), "label_fidelity": fidelity["overall"],
-           "label_fidelity_per_class": fidelity["per_class"], "fid": fid(features, real_features),
-           "precision": precision, "recall": recall}
-    return row, pred
-
-
-def disagreement_figure(x, y, pred, gallery_size, label):
-    """Up to ``gallery_size`` generated images whose predicted class is not the intended one."""
-    wrong = np.flatnonzero(pred != y)
-    if not len(wrong):
-        return None
-    picks = wrong[np.linspace(0, len(wrong) - 1, min(len(wrong), gallery_size)).astype(int)]
-    return captioned_grid(x[picks], [f"{y[i]} -> {pred[i]}" for i in picks], ncols=min(10, len(picks)),
-                          title=f"{label}: intended -> predicted by the independent classifier")
 
 
 def load_all_generated(cfg):
@@ -388,11 +256,10 @@ def synthetic_experiment(cfg, generated, hashes, train, test, real_record, outpu
     generator's data; returns ``(the report's entries, {judge: its weights file})``."""
     synthetic = generated["class_gans"]
     (x_train, y_train), (x_test, y_test) = train, test
-    fit_rows, held_out = independent_split(cfg, len(x_train))
+    _, held_out = judge_split(cfg, len(x_train))
     judges, infos, files = {}, {}, {}
     for kind in JUDGES:
-        judges[kind], infos[kind], files[kind] = get_independent_classifier(
-            cfg, kind, paths.resolve(cfg.WEIGHTS_DIR), (x_train[fit_rows], y_train[fit_rows]), test)
+        judges[kind], infos[kind], files[kind] = get_judge(cfg, kind, (train, test))
     inputs = {"synthetic data": hashes["class_gans data"], "real train images": x_train, "real test images": x_test}
     run_record = make_record(cfg, RUN_CONSTANTS, inputs=inputs)
     sets = training_sets(x_train, y_train, generated, cfg.SETS, cfg.SYNTHETIC_SHARE, cfg.SEED)
@@ -419,15 +286,6 @@ def synthetic_experiment(cfg, generated, hashes, train, test, real_record, outpu
         "figures": {"confusion_matrix_synthetic.png": "confusion matrix on the real test set, trained on synthetic "
                     f"only (seed {cfg.SEED})", **figures},
     }, files
-
-
-def lowest_fidelity(metrics):
-    """{data: per digit, the lower label fidelity of the judges}."""
-    lowest = {}
-    for r in metrics:
-        previous = lowest.get(r["data"], r["label_fidelity_per_class"])
-        lowest[r["data"]] = [None if a is None else min(a, b) for a, b in zip(previous, r["label_fidelity_per_class"])]
-    return lowest
 
 
 def main(**overrides):
@@ -462,6 +320,7 @@ def main(**overrides):
                                                               output_dir / "runs.json")
         report["hard_test_images"] = int(between["test_ambiguous"].sum())
     report["record"] = make_record(cfg, inputs=inputs)
+    report["command"] = config.command_line(__file__, overrides)
     write_json(output_dir / "report.json", report)
     write_text(output_dir / "report.md", report_markdown(report))
     print(report_markdown(report))

@@ -25,44 +25,44 @@ import json
 import keras
 import numpy as np
 
-from models import paths
+from models import paths, verdict
 from models.ambiguous import draw_mixed, find_mix, mixed_label_generator, verify_between
 from models.checkpoint import load_generator
 from models.config import UserError
 from models.data import load_dataset
-from models.device import tune_for_device, use_all_devices
-from models.files import load_weights, save_figure, save_npz, write_json, write_text
+from models.files import save_figure, save_npz, write_json, write_text
 from models.generated import draws_needed
-from models.mc import mc_problems, mc_text, reseed_dropout, verdict_constants, verdict_options
+from models.judges import get_verifier
+from models.mc import reseed_dropout
 from models.plots import ambiguity_gallery, slide_figure
-from models.pretrained import SOURCES, choose, sidecar
+from models.pretrained import SOURCES, choose
 from models.record import differences, fingerprint, make_record, matches, read_record
-from models.typicality import density_path, saved_density
-from models.verifier import VERIFIERS, build, resolve_precision, verdicts, without_dropout
+from models.verifier import verdicts, without_dropout
 
+# what to make
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions
 N_PER_PAIR = 1200  # ambiguous images kept per pair
+SEARCH_STEPS = 8  # bisection steps of each image's mix t (to within 1/512)
+SEED = 5050  # pair i draws its noise (and its verifier's dropout) with seed SEED + i
 DRAW_BATCH = 500  # noise vectors per search-and-verify round (fewer at the end: about as many as still needed)
 MAX_DRAWS = 20000  # give up on a pair after drawing this many images
-SEARCH_STEPS = 8  # bisection steps of each image's mix t (to within 1/512)
-MC_PASSES = 100  # stochastic verifier passes per image (the most, under the adaptive rule), as in 02
-MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image
-MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
-MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
-ONE_PASS_CONFIDENCE = 0.9931  # MC_RULE="one_pass": ambiguous below this top probability, as in 02
-MC_BATCH = 0  # rows (images x passes) per verifier call (0 = for the device: 512 on a CPU, 16384 per GPU)
-MC_PRECISION = "auto"  # "auto": bfloat16 layers where the CPU or GPU has bfloat16 arithmetic, else float32; or either
-VERIFIER = "default"  # 02's verifier architecture; its trained (or shipped) weights are used
+
+# the verifier and its verdict: defaults in models/defaults.py, shared with 02-07 and bench/ (--help lists them)
+from models.defaults import (DROPOUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,  # noqa: E402, F401
+                             MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
+                             OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
+                             VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
+TEST_SUBSET = 0  # flag at most this many real MNIST test images ambiguous (0 = all; for quick tests)
+
+# files and figures
+WEIGHTS_FROM = "auto"  # "auto": weights trained here where they exist, else the shipped ones; or "shipped", "trained"
+DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
+GENERATOR_DIR = ""  # the MNIST AC-GAN's generator.weights.h5 ("" = weights/acgan/mnist)
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 (+ .json): 02's, or trained here if missing
+SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
+OUTPUT_DIR = paths.AMBIGUOUS_OUTPUT  # pair_{a}_{b}.npz, ambiguous.npz, summary, figures
 SLIDE_STEPS = 9  # images per row of the figure sliding from one class to the other (the middle ones +-0.15 around t*)
 GALLERY_SIZE = 12  # kept images shown with their MC bars
-SEED = 5050  # pair i draws its noise (and its verifier's dropout) with seed SEED + i
-WEIGHTS_FROM = "auto"  # "auto": weights trained here where they exist, else the shipped ones; or "shipped", "trained"
-GENERATOR_DIR = ""  # the MNIST AC-GAN's generator.weights.h5 ("" = weights/acgan/mnist)
-WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 (+ .json), trained by 02
-SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)
-TEST_SUBSET = 0  # verify at most this many real MNIST test images (0 = all; for quick tests)
-DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
-OUTPUT_DIR = paths.AMBIGUOUS_OUTPUT  # pair_{a}_{b}.npz, ambiguous.npz, summary, figures
 VERBOSE = 1  # 1 = progress bar, 0 = silent
 
 KEPT_ARRAYS = ["x", "y", "mean", "sd", "passes", "challenger", "mix", "x_clear", "clear"]  # one row per kept image
@@ -72,8 +72,7 @@ def check(cfg):
     """Reject impossible constants before anything is loaded."""
     problems = config.at_least_one(cfg, "N_PER_PAIR", "DRAW_BATCH", "MAX_DRAWS", "SEARCH_STEPS",
                                    "GALLERY_SIZE")
-    problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + config.one_of(cfg, "VERIFIER", VERIFIERS)
-    problems += mc_problems(cfg)
+    problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES) + verdict.problems(cfg)
     if cfg.TEST_SUBSET < 0:
         problems.append(f"TEST_SUBSET must be 0 (all) or positive, got {cfg.TEST_SUBSET}")
     pairs = class_pairs(cfg.PAIRS)
@@ -93,25 +92,6 @@ def class_pairs(names):
         return []
     pairs = [(int(a), int(b)) for a, b in pairs]
     return [] if any(a == b for a, b in pairs) else pairs
-
-
-def load_verifier(cfg):
-    """02's verifier (trained here or shipped) -> ``(model, density, weights file)``; rebuilt from
-    its sidecar, with the density of its training digits' features that 02 keeps beside it."""
-    trained = paths.verifier(paths.resolve(cfg.WEIGHTS_DIR), cfg.VERIFIER)
-    path, source = choose(trained, paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER), cfg.WEIGHTS_FROM)
-    if not path.is_file() or not sidecar(path).is_file():
-        raise UserError(f"Missing verifier {paths.shown(path)} (and its .json): run 02_generate_and_verify.py "
-                        f"--VERIFIER={cfg.VERIFIER} first.")
-    info = json.loads(sidecar(path).read_text())
-    model = build(cfg.VERIFIER, info["dropout"], cfg.MC_PRECISION)
-    load_weights(model, path, "rerun 02_generate_and_verify.py --RETRAIN=1 to train it again")
-    density = saved_density(path, model)
-    if density is None:
-        raise UserError(f"{paths.shown(density_path(path))} is missing or belongs to another verifier: run "
-                        f"02_generate_and_verify.py --VERIFIER={cfg.VERIFIER} once to fit it.")
-    print(f"verifier: {paths.shown(path)} ({source}), dropout {info['dropout']}")
-    return model, density, path
 
 
 def load_acgan(cfg):
@@ -145,20 +125,20 @@ def make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar):
         z = rng.standard_normal((n, latent_dim), dtype=np.float32)
         t = find_mix(mixed, deterministic, z, a, b, cfg.SEARCH_STEPS)
         x = draw_mixed(mixed, z, a, b, t)
-        verdict = verify_between(verifier, x, a, b, density, **verdict_options(cfg))
+        judged = verify_between(verifier, x, a, b, density, **verdict.options(cfg))
         counts["drawn"] += len(z)
-        counts["out_of_distribution"] += int(verdict["out_of_distribution"].sum())
-        counts["ambiguous"] += int(verdict["ambiguous"].sum())
-        counts["on_pair"] += int(verdict["on_pair"].sum())
-        keep = np.flatnonzero(verdict["on_pair"])[: cfg.N_PER_PAIR - n_kept]
+        counts["out_of_distribution"] += int(judged["out_of_distribution"].sum())
+        counts["ambiguous"] += int(judged["ambiguous"].sum())
+        counts["on_pair"] += int(judged["on_pair"].sum())
+        keep = np.flatnonzero(judged["on_pair"])[: cfg.N_PER_PAIR - n_kept]
         z, x, t = z[keep], x[keep], t[keep]
-        verdict = {name: value[keep] for name, value in verdict.items()}
-        top = verdict["top"]
+        judged = {name: value[keep] for name, value in judged.items()}
+        top = judged["top"]
         x_clear = draw_mixed(mixed, z, a, b, (top == b).astype(np.float32))  # the same z as its label's pure class
-        twin = verdicts(verifier, x_clear, density, **verdict_options(cfg))
+        twin = verdicts(verifier, x_clear, density, **verdict.options(cfg))
         clear = (twin["top"] == top) & ~twin["ambiguous"] & ~twin["out_of_distribution"]
-        for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), verdict["mean"], verdict["sd"], verdict["passes"],
-                                             verdict["challenger"], t, x_clear, clear)):
+        for name, value in zip(KEPT_ARRAYS, (x, top.astype(np.uint8), judged["mean"], judged["sd"], judged["passes"],
+                                             judged["challenger"], t, x_clear, clear)):
             kept[name].append(value)
         n_kept += len(keep)
         progbar.add(len(keep))
@@ -182,16 +162,16 @@ def load_finished_pair(a, b, path, record):
 def flag_test_images(verifier, x_test, verifier_hash, path, cfg):
     """The verifier's ambiguity flags on the real test images, read back from ``path`` when it
     was made with the same verifier, images and MC constants (about 4 min on 2 cores otherwise)."""
-    record = make_record(cfg, ("VERIFIER", *verdict_constants(cfg), "SEED"),
+    record = make_record(cfg, ("VERIFIER", *verdict.constants(cfg), "SEED"),
                          inputs={"verifier": verifier_hash, "MNIST test images": x_test})
     if matches(path, record):
         with np.load(path) as f:
             return f["ambiguous"]
-    print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
+    print(f"verifying the {len(x_test)} real MNIST test images ({verdict.mc_text(cfg)})")
     reseed_dropout(verifier, cfg.SEED)
-    verdict = verdicts(verifier, x_test, **verdict_options(cfg))
-    save_npz(path, record, **{name: verdict[name] for name in ("ambiguous", "mean", "sd", "passes")})
-    return verdict["ambiguous"]
+    judged = verdicts(verifier, x_test, **verdict.options(cfg))
+    save_npz(path, record, **{name: judged[name] for name in ("ambiguous", "mean", "sd", "passes")})
+    return judged["ambiguous"]
 
 
 def slide(mixed, verifier, deterministic, pairs, cfg):
@@ -205,9 +185,9 @@ def slide(mixed, verifier, deterministic, pairs, cfg):
         mixes.append(np.concatenate([[0], np.clip(middle + offsets, 0, 1), [1]]).astype(np.float32))
         rows.append(draw_mixed(mixed, np.repeat(z[p : p + 1], cfg.SLIDE_STEPS, 0), a, b, mixes[-1]))
     reseed_dropout(verifier, cfg.SEED - 1)
-    verdict = verdicts(verifier, np.concatenate(rows), **verdict_options(cfg))
+    judged = verdicts(verifier, np.concatenate(rows), **verdict.options(cfg))
     shape = (len(pairs), cfg.SLIDE_STEPS, -1)
-    return np.stack(rows), verdict["mean"].reshape(shape), verdict["sd"].reshape(shape), np.stack(mixes)
+    return np.stack(rows), judged["mean"].reshape(shape), judged["sd"].reshape(shape), np.stack(mixes)
 
 
 def pair_row(a, b, counts):
@@ -224,7 +204,7 @@ def summary_markdown(rows, test_ambiguous, cfg):
         f"# Ambiguous digits on demand: {cfg.N_PER_PAIR} per pair",
         "",
         f"MNIST AC-GAN, class label mixed between the pair's two classes at the mix the verifier (dropout off) "
-        f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then 02's verifier ({mc_text(cfg)}, "
+        f"cannot decide ({cfg.SEARCH_STEPS} bisection steps per image), then 02's verifier ({verdict.mc_text(cfg)}, "
         f"{cfg.VERIFIER} architecture). Yield: the share of drawn images flagged ambiguous with the pair asked for as "
         "their top two classes and typical of the verifier's training digits (not out of distribution, OOD); "
         "the first N_PER_PAIR of them are kept. Clear twins: the same noise drawn as the kept image's label, "
@@ -246,17 +226,14 @@ def summary_markdown(rows, test_ambiguous, cfg):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
-    use_all_devices()
-    device = tune_for_device(cfg, "MC_BATCH")
-    cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)  # recorded as it runs
-    print(f"verdicts: {mc_text(cfg)}")
+    device = verdict.prepare(cfg)
     pairs = class_pairs(cfg.PAIRS)
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
     generator, generator_file = load_acgan(cfg)
-    verifier, density, verifier_file = load_verifier(cfg)
+    mnist = load_dataset("mnist", cfg.DATA_DIR or None)
+    verifier, density, _, verifier_file = get_verifier(cfg, mnist, output_dir, floor=False)
     mixed, deterministic = mixed_label_generator(generator), without_dropout(verifier, cfg.VERIFIER, cfg.MC_PRECISION)
-    inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file),
-              "density": fingerprint(density_path(verifier_file))}
+    inputs = {"generator": fingerprint(generator_file), "verifier": fingerprint(verifier_file)}
     progbar = keras.utils.Progbar(cfg.N_PER_PAIR * len(pairs), verbose=cfg.VERBOSE, unit_name="image")
     per_pair, rows = {}, []
     for i, (a, b) in enumerate(pairs):
@@ -270,7 +247,7 @@ def main(**overrides):
             progbar.add(cfg.N_PER_PAIR)
         per_pair[(a, b)], rows = arrays, rows + [pair_row(a, b, counts)]
 
-    x_test = load_dataset("mnist", cfg.DATA_DIR or None)[1][0][: cfg.TEST_SUBSET or None]
+    x_test = mnist[1][0][: cfg.TEST_SUBSET or None]
     test_ambiguous = flag_test_images(verifier, x_test, inputs["verifier"], output_dir / "test_verdicts.npz", cfg)
 
     joined = {name: np.concatenate([per_pair[p][name] for p in pairs]) for name in KEPT_ARRAYS}

@@ -24,60 +24,63 @@ import keras
 import numpy as np
 
 from models import paths
-from models.classifier import build_classifier, predict_classes
-from models.config import UserError
+from models.classifier import predict_classes
 from models.data import load_dataset, rotated, to_classifier_input
-from models.files import load_weights, save_figure, write_json, write_text
+from models.device import tune_for_device
+from models.files import write_json, write_text
 from models.generated import load_ambiguous, load_generated
+from models.judges import get_judge, get_verifier
 from models.mc import PRECISIONS, mc_model, mc_predict, reseed_dropout
-from models.plots import captioned_grid, curves
-from models.pretrained import SOURCES, choose
-from models.record import make_record, matches, read_record, require_match
-from models.trust import (aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information, reliability,
-                          risk_coverage)
-from models.verifier import (VERIFIER_CONSTANTS, VERIFIERS, ambiguity, build, resolve_precision, rule_width,
-                             train_and_save, verdicts, verifier_record, verifier_split,
-                             without_dropout)
+from models.pretrained import SOURCES
+from models.record import make_record
+from models.trust import aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information
+from models.trust_report import report_markdown, save_figures
+from models.verifier import ambiguity, resolve_precision, rule_width, verdicts, verifier_split, without_dropout
 
-ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
-VERIFIER = "default"  # the members' recipe, as 02's constants of the same names
-DROPOUT = 0.4
-VERIFIER_EPOCHS = 15  # each member missing here trains 15 epochs: about 15 min on 2 cores
-VERIFIER_BATCH_SIZE = 128
-VERIFIER_VAL_SIZE = 5000
-VERIFIER_SUBSET = 0  # train the members on at most this many images (0 = all; for quick tests)
-MC_PASSES = 100  # passes of every image with the first member (02's verifier)
-MC_BATCH = 512  # rows (images x passes) per verifier call
-MC_PRECISION = "auto"  # as 02's: bfloat16 layers where the hardware has them, else float32
+# what is measured
+TEST_SUBSET = 0  # score at most this many real test images (0 = all 10,000)
+ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: the member of VERIFIER_SEED is 02's, the others trained here
+# (each about 15 min on 2 CPU cores, once)
 K_SWEEP = (1.0, 1.5, 2.0, 2.5, 3.0)  # widths (SDs) of the ambiguity rule tried; 02's is 2
-PASSES_SWEEP = (10, 30, 100)  # pass counts tried with each width (the first of the MC_PASSES)
+PASSES_SWEEP = (10, 30, 100)  # pass counts tried with each width (each image's first passes, of MC_PASSES)
 ANGLES = (0, 30, 60, 90, 120, 150, 180)  # test digits turned by these angles (degrees)
 ROTATED = 2000  # test images turned by each angle (the first ones)
 BINS = 15  # confidence bins of the calibration error
-TEST_SUBSET = 0  # score at most this many test images (0 = all 10,000)
-GALLERY_SIZE = 12  # the clear verdicts with wrong labels shown
 SEED = 0  # dropout seed of the passes
 STABILITY_SEED = 1  # the verdicts are drawn again with this dropout seed: how many flip?
 BORDERLINE = 0.5  # a verdict whose rule width is within this many SDs of k = 2 is called borderline
 BORDERLINE_PASSES = 400  # passes more for the borderline images, to see whether more passes settle them
+
+# the verifier (every member's recipe), its passes and the independent judge: defaults in models/defaults.py,
+# shared with 02-07 and bench/ (--help lists them); every image gets MC_PASSES passes here (the scores need each)
+from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
+                             INDEPENDENT_SEED, JUDGE_HELD_OUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,
+                             MC_ROUND_PASSES, ONE_PASS_CONFIDENCE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS,
+                             VERIFIER_SEED, VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
+
+# files
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's data, judged if there ("" = skip)
 AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits, judged if there ("" = skip)
-JUDGE = f"{paths.PRETRAINED_WEIGHTS}/independent_classifier.weights.h5"  # 04's independent classifier
+WEIGHTS_FROM = "auto"  # 02's verifier and 04's judge: trained here where they exist, else the shipped ones
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
-WEIGHTS_FROM = "auto"  # as 02's, for the member of seed 2024
-ENSEMBLE_DIR = "weights/verifier_ensemble"  # member of seed s: seed_{s}/verifier_{VERIFIER}.weights.h5
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # 02's verifier and 04's judge are read from here
+ENSEMBLE_DIR = "weights/verifier_ensemble"  # the other members: seed_{s}/verifier_{VERIFIER}.weights.h5
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights
 OUTPUT_DIR = "outputs/verdict_check"  # report.md, report.json, figures
+GALLERY_SIZE = 12  # the clear verdicts with wrong labels shown
 VERBOSE = 1  # 1 = progress, 0 = silent
 
 PROBABILITIES = ["one pass", "MC mean", "ensemble"]  # the predictions calibration is judged for
 
 
 def check(cfg):
-    problems = config.one_of(cfg, "VERIFIER", VERIFIERS) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    """Reject impossible constants before any data is loaded."""
+    problems = config.one_of(cfg, "VERIFIER", ("default", "reference")) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     problems += config.one_of(cfg, "MC_PRECISION", PRECISIONS)
-    problems += config.at_least_one(cfg, "MC_BATCH", "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE",
-                                    "BORDERLINE_PASSES")
+    problems += config.at_least_one(cfg, "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE", "BORDERLINE_PASSES",
+                                    "MC_ROUND_PASSES", "MC_MIN_PASSES")
+    if cfg.MC_BATCH < 0:
+        problems.append(f"MC_BATCH must be at least 1, or 0 to choose it for the device, got {cfg.MC_BATCH}")
     if cfg.MC_PASSES < 2 or any(p < 2 or p > cfg.MC_PASSES for p in cfg.PASSES_SWEEP):
         problems.append(f"MC_PASSES must be at least 2 and PASSES_SWEEP within 2..MC_PASSES, got {cfg.MC_PASSES} and "
                         f"{','.join(map(str, cfg.PASSES_SWEEP))}")
@@ -89,25 +92,23 @@ def check(cfg):
     config.reject(problems)
 
 
-def load_members(cfg, mnist_train, output_dir):
-    """The ensemble: per seed, the verifier of the members' recipe, read or trained -> [(model, path)]."""
+def load_members(cfg, mnist, output_dir):
+    """The ensemble: per seed, the verifier of the members' recipe, loaded or trained (the member of
+    VERIFIER_SEED is 02's, from WEIGHTS_DIR or shipped; the others from ENSEMBLE_DIR)."""
     members = []
     for seed in cfg.ENSEMBLE_SEEDS:
-        recipe = SimpleNamespace(**{name: getattr(cfg, name) for name in VERIFIER_CONSTANTS - {"VERIFIER_SEED"}},
-                                 VERIFIER_SEED=int(seed), VERBOSE=cfg.VERBOSE, MC_PRECISION=cfg.MC_PRECISION)
-        record = verifier_record(recipe, mnist_train)
-        trained = paths.verifier(paths.resolve(cfg.ENSEMBLE_DIR) / f"seed_{seed}", cfg.VERIFIER)
-        shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
-        path, source = choose(trained, shipped, cfg.WEIGHTS_FROM, lambda p, wanted=record: matches(p, wanted))
-        if path.is_file():
-            require_match(path, record, f"delete {paths.shown(path)} to train it again")
-            model = build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)
-            load_weights(model, path, "delete it and rerun to train it again")
-            print(f"ensemble member of seed {seed}: {paths.shown(path)} ({source})")
-        else:
-            model = train_and_save(recipe, mnist_train, path, output_dir / "members" / f"seed_{seed}")
-        members.append(model)
+        recipe = SimpleNamespace(**{**vars(cfg), "VERIFIER_SEED": int(seed), "OOD_RATE": 0.0})
+        folder = cfg.WEIGHTS_DIR if seed == cfg.VERIFIER_SEED else paths.resolve(cfg.ENSEMBLE_DIR) / f"seed_{seed}"
+        print(f"ensemble member of seed {seed}:")
+        members.append(get_verifier(recipe, mnist, output_dir, weights_dir=folder, floor=False,
+                                    log_dir=output_dir / "members" / f"seed_{seed}").model)
     return members
+
+
+def adaptive_rule(cfg):
+    """02's adaptive rule as ``mc_predict``'s keywords."""
+    return {"passes": cfg.MC_PASSES, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": cfg.MC_ROUND_PASSES,
+            "min_passes": cfg.MC_MIN_PASSES}
 
 
 def mc_passes(model, x, cfg, count=None):
@@ -181,12 +182,11 @@ def one_pass_confidence(model, single, mnist_train, cfg):
     """The top probability below which one deterministic pass flags as many of the shipped
     verifier's held-out validation digits as 02's rule (adaptive, MC_PASSES at most) does:
     02's ONE_PASS_CONFIDENCE -> (that probability, the share flagged)."""
-    recipe = SimpleNamespace(VERIFIER_SEED=cfg.ENSEMBLE_SEEDS[0], VERIFIER_VAL_SIZE=cfg.VERIFIER_VAL_SIZE,
-                             VERIFIER_SUBSET=cfg.VERIFIER_SUBSET)
+    recipe = SimpleNamespace(**{**vars(cfg), "VERIFIER_SEED": cfg.ENSEMBLE_SEEDS[0]})
     x_val = mnist_train[0][verifier_split(recipe, len(mnist_train[0]))[0]]
     print(f"02's rule on {len(x_val)} held-out validation digits, for the one-pass threshold")
     reseed_dropout(model, cfg.SEED)
-    share = float(verdicts(model, x_val, passes=cfg.MC_PASSES, batch=cfg.MC_BATCH, rule="adaptive")["ambiguous"].mean())
+    share = float(verdicts(model, x_val, **adaptive_rule(cfg))["ambiguous"].mean())
     top = single.predict(to_classifier_input(x_val), batch_size=1024, verbose=0).max(axis=1)
     return float(np.quantile(top, share)), share
 
@@ -214,7 +214,7 @@ def stability(model, x, first, cfg):
         widths.append(width)
         extended.append(width_more)
         reseed_dropout(model, seed)
-        mean, sd, used = mc_predict(model, x, cfg.MC_PASSES, cfg.MC_BATCH, rule="adaptive")
+        mean, sd, used = mc_predict(model, x, **adaptive_rule(cfg))
         adaptive.append((rule_width(mean, sd), float(used.mean())))
     rows = []
     for count in cfg.PASSES_SWEEP:
@@ -227,21 +227,6 @@ def stability(model, x, first, cfg):
                  "mean_passes": cfg.MC_PASSES + borderline * cfg.BORDERLINE_PASSES,
                  **flips(*extended, cfg.BORDERLINE)})
     return rows, widths
-
-
-def load_judge(cfg):
-    """04's independent classifier (its own architecture, trained on other real images than the
-    verifier's), built from the constants its weights file records."""
-    path = paths.resolve(cfg.JUDGE)
-    fix = "run 04_train_classifier_on_synthetic.py to make it, or name another with --JUDGE"
-    if not path.is_file():
-        raise UserError(f"The independent classifier {paths.shown(path)} is missing: {fix}.")
-    constants = (read_record(path, fix) or {}).get("constants", {})
-    if "FILTERS" not in constants or "DENSE_UNITS" not in constants:
-        raise UserError(f"{paths.shown(path)} does not record its FILTERS and DENSE_UNITS: {fix}.")
-    judge = build_classifier(tuple(constants["FILTERS"]), constants["DENSE_UNITS"], name="independent_classifier")
-    load_weights(judge, path, fix)
-    return judge
 
 
 def judge_generated(judge, cfg):
@@ -298,99 +283,16 @@ def shift(members, singles, x, y, matched, cfg):
     return rows
 
 
-def rate(summary, which):
-    """``"0.031% (3 of 9,650; 0.011-0.091%)"``: the error rate among the ``which`` ("clear" or
-    "flagged") images of a flag_summary, with its counts and 95% interval."""
-    n = summary["clear"] if which == "clear" else summary["n_flagged"]
-    low, high = summary[f"error_{which}_interval"]
-    d = 3 if which == "clear" else 1
-    return f"{summary[f'error_{which}']:.{d}%} ({summary[f'wrong_{which}']} of {n:,}; {low:.{d}%}-{high:.{d}%})"
-
-
-def report_markdown(results, cfg):
-    flag, judged = results["flag"], results["judged"]
-    low, high = flag["error_clear_interval"]
-    lines = [f"# How far to trust a label: {results['images']} real MNIST test images", "",
-             f"Verifier: 02's ({cfg.VERIFIER}, dropout {cfg.DROPOUT}), {cfg.MC_PASSES} MC passes for every image, "
-             f"{cfg.MC_PRECISION}; ensemble of {len(cfg.ENSEMBLE_SEEDS)} verifiers (seeds "
-             f"{', '.join(map(str, cfg.ENSEMBLE_SEEDS))}); independent judge {cfg.JUDGE}.", "",
-             f"**Of the clear labels, {flag['error_clear'] * 1e4:.1f} in 10,000 are wrong** (95% interval "
-             f"{low * 1e4:.1f}-{high * 1e4:.1f}); **of the ambiguous, {flag['error_flagged']:.1%}** "
-             f"({flag['error_flagged_interval'][0]:.1%}-{flag['error_flagged_interval'][1]:.1%}).", ""]
-    if judged["generated"]:
-        every = judged["generated"]["all"]
-        low, high = every["error_clear_interval"]
-        lines += [f"**Of the clear labels of 02's data, {every['error_clear'] * 1e4:.1f} in 10,000 are disputed by the "
-                  f"independent judge** ({low * 1e4:.1f}-{high * 1e4:.1f}); **of the ambiguous, "
-                  f"{every['error_flagged']:.1%}**. On real test digits the judge disputes "
-                  f"{judged['test']['error_clear'] * 1e4:.1f} in 10,000 clear labels, where "
-                  f"{flag['error_clear'] * 1e4:.1f} are wrong: its disputes count its own mistakes too.", ""]
-    lines += ["| score | misclassification AUROC | AURC (x 1000) | error rate of its label |", "|---|---|---|---|"]
-    lines += [f"| {r['score']} | {r['auroc']:.4f} | {r['aurc'] * 1000:.3f} | {r['error_rate']:.2%} |"
-              for r in results["scores"]]
-    lines += ["", "| flag | flagged | error among flagged | error among clear | errors caught |",
-              "|---|---|---|---|---|",
-              f"| 2-SD rule, {cfg.MC_PASSES} passes | {flag['flagged']:.2%} | {rate(flag, 'flagged')} | "
-              f"{rate(flag, 'clear')} | {flag['errors_caught']:.1%} |",
-              f"| one pass, top probability below {results['one_pass']['confidence']:.4f} (02's MC_RULE=one_pass: "
-              f"flags {results['one_pass']['validation_flagged']:.2%} of validation digits, as 02's rule) | "
-              f"{results['one_pass']['flagged']:.2%} | {rate(results['one_pass'], 'flagged')} | "
-              f"{rate(results['one_pass'], 'clear')} | {results['one_pass']['errors_caught']:.1%} |", "",
-              f"Expected calibration error ({cfg.BINS} bins): "
-              + ", ".join(f"{name} {value:.4f}" for name, value in results["calibration"].items()) + ".", "",
-              "| passes | k | flagged | errors caught | error among clear |", "|---|---|---|---|---|"]
-    lines += [f"| {r['passes']} | {r['k']} | {r['flagged']:.2%} | {r['errors_caught']:.1%} | {r['error_clear']:.3%} |"
-              for r in results["sweep"]]
-    lines += ["", f"Stability: the verdicts drawn again with dropout seed {cfg.STABILITY_SEED} (first draw: seed "
-              f"{cfg.SEED}). Borderline: rule width within {cfg.BORDERLINE} SD of k = 2 in the first draw; firm flips: "
-              "flips where neither draw was borderline.", "",
-              "| rule | mean passes | flagged | flags that flip | flips / flagged | flips that were borderline | "
-              "borderline | firm flips |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['rule']} | {r['mean_passes']:.1f} | {r['flagged']:.2%} | {r['flipped']:.2%} | "
-              f"{r['flipped_of_flagged']:.1%} | {r['flips_near']:.0%} | {r['borderline']:.2%} | {r['firm_flips']:.3%} |"
-              for r in results["stability"]]
-    lines += ["", "| angle | " + " | ".join(f"{n}: accuracy, flagged, error among clear" for n in ("one pass", "MC",
-                                                                                                  "ensemble")) + " |",
-              "|---|---|---|---|"]
-    for r in results["shift"]:
-        cells = [f"{r[n]['accuracy']:.1%}, {r[n]['flagged']:.1%}, {r[n]['error_clear']:.2%}"
-                 for n in ("one pass", "MC", "ensemble")]
-        lines.append(f"| {r['angle']} | " + " | ".join(cells) + " |")
-    lines += judged_markdown(judged)
-    return "\n".join(lines) + "\n"
-
-
-def judged_markdown(judged):
-    """The independent judge's disputes with the verifier's labels, real and generated."""
-    lines = ["", "The independent judge against the verifier's label (a dispute: the judge names another digit):", "",
-             "| images | clear | disputed among clear | ambiguous | disputed among ambiguous |",
-             "|---|---|---|---|---|",
-             f"| real MNIST test | {judged['test']['clear']:,} | {rate(judged['test'], 'clear')} | "
-             f"{judged['test']['n_flagged']:,} | {rate(judged['test'], 'flagged')} |"]
-    if judged["generated"]:
-        for r in [*judged["generated"]["digits"], {"digit": "all", **judged["generated"]["all"]}]:
-            name = "all digits" if r["digit"] == "all" else f"digit {r['digit']}"
-            lines.append(f"| 02's {name} | {r['clear']:,} | {rate(r, 'clear')} | {r['n_flagged']:,} | "
-                         f"{rate(r, 'flagged')} |")
-    between = judged["between"]
-    if between:
-        low, high = between["twins_disputed_interval"]
-        lines += ["", f"05's {between['between']:,} between-class digits: the judge's top class is one of the "
-                  f"verifier's two in {between['judge_top_in_pair']:.1%}, its top two are the verifier's two in "
-                  f"{between['judge_pair_same']:.1%}, and its second class holds a median "
-                  f"{between['judge_second_median']:.0%} of the probability. Of their {between['twins']:,} clear twins "
-                  f"it disputes {between['twins_disputed']:.2%} ({low:.2%}-{high:.2%})."]
-    return lines
-
-
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    tune_for_device(cfg, "MC_BATCH")
     cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)
     output_dir = paths.resolve(cfg.OUTPUT_DIR)
-    (x_train, y_train), (x_test, y_test) = load_dataset("mnist", cfg.DATA_DIR or None)
+    mnist = load_dataset("mnist", cfg.DATA_DIR or None)
+    (x_train, y_train), (x_test, y_test) = mnist
     x, y = x_test[: cfg.TEST_SUBSET or None], y_test[: cfg.TEST_SUBSET or None]
-    members = load_members(cfg, (x_train, y_train), output_dir)
+    members = load_members(cfg, mnist, output_dir)
     singles = [without_dropout(member, cfg.VERIFIER, cfg.MC_PRECISION) for member in members]
     print(f"scoring {len(x)} real test images ({cfg.MC_PASSES} MC passes each)")
     scores, probabilities, mc = scores_of(members, singles, x, cfg)
@@ -411,60 +313,21 @@ def main(**overrides):
     matched = {name: float(np.quantile(probabilities[name].max(1), flag["flagged"]))
                for name in ("one pass", "ensemble")}
     shift_rows = shift(members, singles, x_test[: cfg.ROTATED], y_test[: cfg.ROTATED], matched, cfg)
-    judge = load_judge(cfg)
+    judge, _, judge_file = get_judge(cfg, "cnn", mnist)
     judged = {"test": flag_summary(mc["ambiguous"], predict_classes(judge, x) != mc["top"]),
               "generated": judge_generated(judge, cfg), "between": judge_between(judge, cfg)}
-    files = {"judge": cfg.JUDGE, "generated data": cfg.GENERATED, "between-class digits": cfg.AMBIGUOUS}
+    files = {"judge": judge_file, "generated data": cfg.GENERATED, "between-class digits": cfg.AMBIGUOUS}
     files = {name: paths.resolve(path) for name, path in files.items() if path and paths.resolve(path).is_file()}
     record = make_record(cfg, inputs={"MNIST test images": x, **files})
     results = {"scores": table, "flag": flag, "calibration": calibration, "sweep": sweep_rows,
                "stability": stability_rows, "one_pass": one_pass, "shift": shift_rows, "judged": judged,
                "images": len(x)}
     write_json(output_dir / "report.json", {**results, "record": record})
-    markdown = report_markdown(results, cfg)
+    markdown = report_markdown(results, cfg, paths.shown(judge_file))
     write_text(output_dir / "report.md", markdown)
     save_figures(scores, probabilities, mc, results, widths, x, y, cfg, output_dir)
     print(markdown)
     print(f"report and figures in {paths.shown(output_dir)}")
-
-
-def save_figures(scores, probabilities, mc, results, widths, x, y, cfg, output_dir):
-    sweep_rows, shift_rows = results["sweep"], results["shift"]
-    risk = {name: risk_coverage(score, label != y) for name, (score, label) in scores.items()}
-    save_figure(curves(risk, "coverage (share of images kept, most trusted first)", "error among kept",
-                       title="risk-coverage on real MNIST test", log_y=True, xlim=(0.9, 1)),
-                output_dir / "risk_coverage.png")
-    edges = np.linspace(0, 6, 61)
-    flipped = (widths[0] <= 2) != (widths[1] <= 2)
-    counts = {"every image": np.histogram(widths[0], edges)[0],
-              f"flag flips under seed {cfg.STABILITY_SEED}": np.histogram(widths[0][flipped], edges)[0]}
-    save_figure(curves({name: (edges[:-1] + 0.05, c) for name, c in counts.items()},
-                       "rule width: the k at which the verdict flips (k <= width: clear)", "images",
-                       title=f"where the flag flips between two draws of {cfg.MC_PASSES} passes", log_y=1,
-                       marked=(2.0, 0, "k = 2")), output_dir / "stability.png")
-    bins = {name: reliability(p.max(1), p.argmax(1) == y, cfg.BINS)[1:] for name, p in probabilities.items()}
-    save_figure(curves(bins, "confidence (bin mean)", "accuracy", title="reliability", diagonal=True),
-                output_dir / "reliability.png")
-    lines = {f"{count} passes": ([r["flagged"] for r in sweep_rows if r["passes"] == count],
-                                 [r["errors_caught"] for r in sweep_rows if r["passes"] == count])
-             for count in cfg.PASSES_SWEEP}
-    shipped = next((r for r in sweep_rows if r["passes"] == cfg.MC_PASSES and r["k"] == 2.0), None)
-    save_figure(curves(lines, "share flagged ambiguous", "share of the errors flagged",
-                       title=f"the rule's width k = {', '.join(map(str, cfg.K_SWEEP))} SDs",
-                       marked=(shipped["flagged"], shipped["errors_caught"], "k = 2") if shipped else None),
-                output_dir / "k_sweep.png")
-    angles = [r["angle"] for r in shift_rows]
-    by_angle = {f"{n}: error among clear": (angles, [r[n]["error_clear"] for r in shift_rows])
-                for n in ("one pass", "MC", "ensemble")}
-    save_figure(curves(by_angle, "degrees turned", "error among clear", title="under shift: turned test digits"),
-                output_dir / "shift.png")
-    mistakes = np.flatnonzero(~mc["ambiguous"] & (mc["top"] != y))
-    mistakes = mistakes[np.argsort(-probabilities["MC mean"][mistakes].max(1))][: cfg.GALLERY_SIZE]
-    if len(mistakes):
-        captions = [f"{y[i]} as {mc['top'][i]}" for i in mistakes]
-        save_figure(captioned_grid(x[mistakes], captions, ncols=min(len(mistakes), 12),
-                                   title="clear verdicts with a wrong label: true digit as labelled"),
-                    output_dir / "clear_mistakes.png")
 
 
 if __name__ == "__main__":

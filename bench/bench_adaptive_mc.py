@@ -20,6 +20,7 @@ generators) and real MNIST test images, all in this process:
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,17 +36,16 @@ from flops import machine, matmul_flops_per_second  # noqa: E402
 from models import paths  # noqa: E402
 from models.checkpoint import load_generator  # noqa: E402
 from models.data import load_dataset, to_classifier_input, to_uint8  # noqa: E402
-from models.files import load_weights  # noqa: E402
+from models.device import devices, tuned  # noqa: E402
 from models.gan import generate_images  # noqa: E402
 from models.mc import mc_model, mc_predict, reseed_dropout, sequential  # noqa: E402
-from models.verifier import ambiguity, build  # noqa: E402
+from models.verifier import ambiguity  # noqa: E402
+from shipped import shipped_verifier  # noqa: E402
 
 GENERATED_PER_DIGIT = 500  # raw draws of each shipped per-digit generator
 REAL = 5000  # real MNIST test images (the first ones)
-MC_PASSES = 100  # passes of the fixed rule, and the adaptive rule's most
-MC_ROUND_PASSES = 10  # adaptive rule: passes per round
-MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
-MC_BATCH = 512  # rows per verifier call, as in 02
+# the verdict measured: 02's (defaults in models/defaults.py); MC_PASSES is also the fixed rule's
+from models.defaults import MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_ROUND_PASSES  # noqa: E402, F401
 SWEEP_Z = (2.0, 3.0, 4.0)  # settled's z (ambiguous stops) tried on A's passes
 SWEEP_CLEAR_Z = (0.0, 0.5, 1.0, 2.0, 3.0)  # settled's clear_z (clear stops) tried on A's passes
 BOOTSTRAP = 2000  # resamples of the images for the SE of the difference
@@ -83,10 +83,9 @@ def timed(function):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    weights = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), "default")
-    verifier, half = build("default", 0.4), build("default", 0.4, "bfloat16")
-    for model in (verifier, half):
-        load_weights(model, weights, "restore it")
+    cfg.MC_BATCH = cfg.MC_BATCH or tuned("MC_BATCH", *devices(), os.cpu_count() or 1)  # as 02 chooses it
+    mnist = load_dataset("mnist")
+    verifier, half = (shipped_verifier(p, ood=False, mnist=mnist).model for p in ("float32", "bfloat16"))
     generated, real = images(cfg)
     x = np.concatenate([generated, real])
     rule = {"passes": cfg.MC_PASSES, "batch": cfg.MC_BATCH}

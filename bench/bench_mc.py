@@ -23,6 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.data import load_dataset  # noqa: E402
+from models.device import devices, tuned  # noqa: E402
 from flops import forward_flops, matmul_flops_per_second  # noqa: E402
 from models.data import to_classifier_input  # noqa: E402
 from models.mc import mc_predict, split_at_first_dropout  # noqa: E402
@@ -30,14 +31,14 @@ from models.verifier import VERIFIERS  # noqa: E402
 
 IMAGES = 500  # images verified by mc_predict
 LOOP_IMAGES = 3  # images verified by the per-image predict loop (it is slow)
-MC_PASSES = 100  # passes per image
-MC_BATCH = 512  # mc_predict's rows per call
-VERIFIER = "default"  # architecture: "default" or "reference"
 SEED = 0  # weights and dropout
+# the verifier's architecture, its passes per image and rows per call: 02's (defaults in models/defaults.py)
+from models.defaults import MC_BATCH, MC_PASSES, VERIFIER  # noqa: E402, F401
 
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
+    cfg.MC_BATCH = cfg.MC_BATCH or tuned("MC_BATCH", *devices(), os.cpu_count() or 1)  # as 02 chooses it
     keras.utils.set_random_seed(cfg.SEED)
     model = VERIFIERS[cfg.VERIFIER]()
     _, (x_test, _) = load_dataset("mnist")
@@ -63,7 +64,7 @@ def main(**overrides):
         "backend": keras.backend.backend(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "verifier": cfg.VERIFIER,
-        "mc_passes": cfg.MC_PASSES,
+        "mc_passes": cfg.MC_PASSES, "mc_batch": cfg.MC_BATCH,
         "loop_images_per_s": round(loop_per_s, 3),
         "mc_predict_images_per_s": round(batched_per_s, 1),
         "speedup": round(batched_per_s / loop_per_s, 1),

@@ -28,6 +28,7 @@ parts that share no test image:
    verdict and of 100 passes for every image.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -42,16 +43,17 @@ from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logg
 import numpy as np  # noqa: E402
 
 from flops import machine  # noqa: E402
-from models import paths  # noqa: E402
+from models import paths, verdict  # noqa: E402
 from models.data import load_dataset, rotated, to_classifier_input  # noqa: E402
-from models.files import load_weights, save_figure  # noqa: E402
+from models.files import save_figure  # noqa: E402
 from models.plots import captioned_grid  # noqa: E402
 from models.mc import mc_predict, reseed_dropout  # noqa: E402
 from models.record import read_record  # noqa: E402
-from models.typicality import (COVARIANCES, atypicality, density_path, feature_layers, feature_model,  # noqa: E402
-                               features, fit, saved_density, threshold)
+from models.typicality import (COVARIANCES, atypicality, feature_layers, feature_model,  # noqa: E402
+                               features, fit, threshold)
 from models.trust import auroc  # noqa: E402
-from models.verifier import build, verdicts, verifier_split, without_dropout  # noqa: E402
+from models.verifier import verdicts, verifier_split, without_dropout  # noqa: E402
+from shipped import default_settings, shipped_verifier  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)
 ANGLES = (30, 90)  # rotations (degrees) of the shifted digit sets
@@ -60,7 +62,6 @@ FASHION = 10000  # Fashion-MNIST images per set (training images for the choice,
 TEST = 10000  # MNIST test images (the first ones)
 SUBSET = 0  # fit the candidates on at most this many training digits (0 = all 55,000; for quick tests)
 VAL = 0  # at most this many of the 5,000 held-out validation digits (0 = all; for quick tests)
-MC_BATCH = 512  # rows per verifier call, as in 02
 COST_IMAGES = 1000  # images timed for the cost line
 PARTS = ("choice", "verdict")  # which parts to run
 SEED = 0  # the noise: SEED for the selection set, SEED + 1 for the test set
@@ -71,19 +72,17 @@ RAW = 10000  # of those raw draws, this many (evenly spaced over the file's digi
 VERIFIER_FILE = ""  # a verifier's weights file with 02's density beside it ("" = the shipped verifier)
 FASHION_DIR = ""  # folder of Fashion-MNIST's IDX gz files ("" = Debian's dataset-fashion-mnist)
 OUTPUT_DIR = "outputs/bench_ood"  # clear_wrong_{set}.png
+# the verdict: 02's (defaults in models/defaults.py)
+from models.defaults import (MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION, MC_ROUND_PASSES,  # noqa: E402, F401
+                             MC_RULE, ONE_PASS_CONFIDENCE)
 
 
-def verifier(weights_file):
-    """A verifier (02's precision) with its density and 02's constants, from its weights file
-    (02 writes the density beside it, and both records)."""
-    path = paths.resolve(weights_file) if weights_file else paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS),
-                                                                          "default")
-    if not density_path(path).is_file():
-        raise config.UserError(f"{paths.shown(density_path(path))} is missing: run 02 with that verifier first.")
-    constants = read_record(density_path(path))["constants"]
-    model = build(constants["VERIFIER"], constants["DROPOUT"], "auto")
-    load_weights(model, path, "run 02 with that verifier first")
-    return model, path, saved_density(path, model), constants
+def verifier(cfg):
+    """The verifier (02's precision) with its density, and the constants that made both (its
+    record's recipe, the density's settings)."""
+    found = shipped_verifier(cfg.MC_PRECISION, cfg.VERIFIER_FILE)
+    constants = {**vars(default_settings()), **read_record(found.path)["constants"]}
+    return found.model, found.path, found.density, constants
 
 
 def noise(n, seed):
@@ -132,11 +131,12 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
             "uniform_noise": (noise(cfg.NOISE, cfg.SEED + 1), None),
             **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
     deterministic = without_dropout(model, constants["VERIFIER"])
-    scores, mc = {}, {"passes": 100, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": 10, "min_passes": 10}
+    scores, options = {}, verdict.options(cfg)
+    mc = {name: value for name, value in options.items() if name != "confidence"}
     kept = {}  # each set's verdicts, for the threshold sweep
     for name, (x, y) in sets.items():
         reseed_dropout(model, cfg.SEED)
-        v = kept[name] = verdicts(model, x, density, **mc)
+        v = kept[name] = verdicts(model, x, density, **options)
         rows = np.arange(len(x))
         gap = (v["mean"][rows, v["top"]] - 2 * v["sd"][rows, v["top"]]
                - v["mean"][rows, v["challenger"]] - 2 * v["sd"][rows, v["challenger"]])
@@ -199,7 +199,7 @@ def sweep(cfg, model, density, constants, mnist, judged, mc):
             rows = np.linspace(0, len(f["y_raw"]) - 1, min(cfg.RAW, len(f["y_raw"]))).astype(int)
             x, y = f["x_raw"][rows], f["y_raw"][rows]
         reseed_dropout(model, cfg.SEED)
-        judged = {**judged, "generated_raw": (verdicts(model, x, density, **mc), y)}
+        judged = {**judged, "generated_raw": (verdicts(model, x, density, **verdict.options(cfg)), y)}
     for rate in cfg.RATES:
         cut = threshold(held_out, rate)
         row = {"bench": "ood_rate", "rate": rate, "threshold": round(cut, 2)}
@@ -215,7 +215,9 @@ def sweep(cfg, model, density, constants, mnist, judged, mc):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    model, path, density, constants = verifier(cfg.VERIFIER_FILE)
+    with contextlib.redirect_stdout(sys.stderr):
+        verdict.prepare(cfg)  # MC_BATCH and MC_PRECISION for the device, as 02 resolves them
+    model, path, density, constants = verifier(cfg)
     mnist = load_dataset("mnist")
     (fashion_train, _), (fashion_test, _) = load_dataset("fashion_mnist", cfg.FASHION_DIR or None)
     if "choice" in cfg.PARTS:

@@ -14,18 +14,24 @@ recorded in weights/verifier_default.json. Needs the float32 weights of the PART
 
 import functools
 import json
+import sys
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
-from score_generators import load_script  # also puts the repository on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logging)
 
 import numpy as np  # noqa: E402
-from models import config, paths  # noqa: E402
+from models import paths, verdict  # noqa: E402
 from models.checkpoint import load_generator  # noqa: E402
 from models.classifier import build_classifier, predict_classes  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
 from models.gan import generate_images  # noqa: E402
-from models.mc import mc_options, reseed_dropout  # noqa: E402
-from models.verifier import VERIFIERS, mc_scores  # noqa: E402
+from models.judges import get_verifier  # noqa: E402
+from models.mc import reseed_dropout  # noqa: E402
+from models.verifier import mc_scores  # noqa: E402
 
 GENERATORS = {"class_gans": [(f"class_gans/generator_{k}", k) for k in range(10)],
               "acgan": [("acgan/mnist/generator", k) for k in range(10)]}
@@ -34,6 +40,10 @@ PARTS = ("class_gans", "acgan", "classifiers")  # what to check: the per-digit G
 JUDGE = "float32"  # which copy of the independent classifier judges the draws: float32 (trained here) or float16
 FLOAT32_DIR = paths.VERIFIER_WEIGHTS  # the weights trained here (weights/ as 01-04 lay it out)
 FLOAT16_DIR = paths.PRETRAINED_WEIGHTS  # their shipped copies
+# the judge's and the verifier's recipes and the verdict: defaults in models/defaults.py
+from models.defaults import (DENSE_UNITS, DROPOUT, FILTERS, MC_BATCH, MC_MIN_PASSES, MC_PASSES,  # noqa: E402, F401
+                             MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, VERIFIER, VERIFIER_BATCH_SIZE,
+                             VERIFIER_EPOCHS, VERIFIER_SEED, VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
 
 
 @functools.cache
@@ -55,12 +65,10 @@ def main(**overrides):
                   + config.one_of(cfg, "JUDGE", ("float32", "float16")))
     roots = {"float32": paths.resolve(cfg.FLOAT32_DIR), "float16": paths.resolve(cfg.FLOAT16_DIR)}
     start = time.time()
-    s02, s04 = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
-    c02, c04 = config.resolve(vars(s02), {}), config.resolve(vars(s04), {})
-    judge = build_classifier(c04.FILTERS, c04.DENSE_UNITS)
+    judge = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS)
     out = {"parts": list(cfg.PARTS), "judge": f"{cfg.JUDGE} independent classifier"}
     if "classifiers" in cfg.PARTS:
-        out.update(check_classifiers(judge, c02, roots))
+        out.update(check_classifiers(judge, cfg, roots))
     judge.load_weights(paths.independent_classifier(roots[cfg.JUDGE]))  # one judge for both precisions' draws
     z = np.random.default_rng(0).standard_normal((1000, 100), dtype=np.float32)
     for kind in (kind for kind in GENERATORS if kind in cfg.PARTS):
@@ -74,18 +82,21 @@ def main(**overrides):
     print(json.dumps({"bench": "float16_check", **out, "seconds": round(time.time() - start, 1)}))
 
 
-def check_classifiers(judge, c02, roots):
-    """The judge's real test accuracy in both precisions, and the verifier's floor."""
-    _, (x_test, y_test) = load_dataset("mnist")
+def check_classifiers(judge, cfg, roots):
+    """The judge's real test accuracy in both precisions, and the verifier's floor (float32 layers)."""
+    mnist = load_dataset("mnist")
+    _, (x_test, y_test) = mnist
     out = {}
     for precision, root in roots.items():
         judge.load_weights(paths.independent_classifier(root))
         out[precision] = {"judge_test_accuracy": float(np.mean(predict_classes(judge, x_test) == y_test))}
     for precision, root in roots.items():  # the MC verdicts alone (no out-of-distribution verdict), the same seed
-        verifier = VERIFIERS[c02.VERIFIER](c02.DROPOUT)
-        verifier.load_weights(paths.verifier(root, c02.VERIFIER))
-        reseed_dropout(verifier, c02.VERIFIER_SEED)
-        scores = mc_scores(verifier, x_test, y_test, **mc_options(c02))
+        copy = SimpleNamespace(**{**vars(cfg), "SHIPPED_DIR": root, "WEIGHTS_DIR": root, "WEIGHTS_FROM": "shipped",
+                                  "MC_PRECISION": "float32", "OOD_RATE": 0.0, "VERBOSE": 0})
+        verdict.prepare(copy)
+        verifier = get_verifier(copy, mnist, root, floor=False).model
+        reseed_dropout(verifier, cfg.VERIFIER_SEED)
+        scores = mc_scores(verifier, x_test, y_test, **verdict.options(copy))
         out[precision].update({f"verifier_{k}": scores[k] for k in ("accuracy", "rejection_rate", "ambiguity_rate")})
     return out
 

@@ -9,16 +9,16 @@ Each class gets N_PER_CLASS fresh draws, judged by
   data): label fidelity, and FID and k-NN precision/recall in its feature space against
   that class's real test images; the same for as many held-out real train images gives
   the floor (what a perfect generator would score);
-- 02's verifier (MC_PASSES dropout passes): its rejection (wrong class or out of
-  distribution), out-of-distribution and ambiguity rates, as 02 counts them, beside its
-  floor on the real test images.
-Both judges are the scripts' own, at the scripts' default constants: they are loaded from
-(or, the first time, trained into) the files 02 and 04 use. ``train_seconds`` is the sum
-of the epoch times in the generators' checkpoints.
+- 02's verifier, with 02's verdict (models/defaults.py, overridable here as in 02, e.g.
+  --MC_RULE=one_pass): its rejection (wrong class or out of distribution),
+  out-of-distribution and ambiguity rates, as 02 counts them, beside its floor on the
+  real test images.
+Both judges come from ``models.judges``, as the scripts get them: loaded from (or, the
+first time, trained into) the files 02 and 04 use. ``train_seconds`` is the sum of the
+epoch times in the generators' checkpoints.
 """
 
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -39,48 +39,44 @@ from models.checkpoint import load_generator  # noqa: E402
 from models.classifier import extract_features, predict_classes  # noqa: E402
 from models.config import UserError  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
-from models.device import tune_for_device  # noqa: E402
+from models import verdict  # noqa: E402
 from models.gan import generate_images  # noqa: E402
+from models.judges import get_judge, get_verifier, judge_split  # noqa: E402
 from models.metrics import fid, knn_precision_recall  # noqa: E402
-from models.mc import mc_options, reseed_dropout  # noqa: E402
-from models.verifier import resolve_precision, verdicts  # noqa: E402
+from models.mc import reseed_dropout  # noqa: E402
+from models.verifier import verdicts  # noqa: E402
 
+# what is scored
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)
 GENERATOR_DIR = ""  # the generators' folder, as 02 reads it ("" = weights/class_gans or weights/acgan/mnist)
 WEIGHTS = "exported"  # "exported" (what 02 draws from: the average, if there is one) or "last" (G's last weights)
-CLASSES = tuple(range(10))  # classes to draw and score
+CLASSES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # classes to draw and score
 N_PER_CLASS = 1000  # raw draws per class
-MC_PASSES = 100  # verifier passes per image (the most, under the adaptive rule), as in 02
-MC_RULE = "adaptive"  # "adaptive" (an image stops once its verdict is settled) or "fixed", as in 02
-MC_BATCH = 512  # rows per verifier call, as in 02
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
 SEED = 0  # the draws' noise and the verifier's dropout stream
 NAME = ""  # a label for this row in the JSON line
 
+# the judges: 02's verifier and verdict, 04's independent classifier (defaults in models/defaults.py)
+from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
+                             INDEPENDENT_SEED, JUDGE_HELD_OUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,
+                             MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
+                             OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
+                             VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
+WEIGHTS_FROM = "auto"  # the judges: trained here where they exist, else the shipped ones
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # where 02 and 04 keep the judges they trained
+SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights
+VERBOSE = 0  # the judges' training, where there is any: 1 = progress bars
 
-def load_script(filename):
-    """A numbered script as a module, for its judges and its default constants."""
-    spec = importlib.util.spec_from_file_location("script_" + filename.removesuffix(".py"), REPO / filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def judges(mnist):
-    """(02's verifier, its density, its info, 04's independent classifier, 04's held-out real train
-    rows), each exactly as the scripts get them at their defaults."""
-    generate, classify = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
-    cfg02, cfg04 = config.resolve(vars(generate), {}), config.resolve(vars(classify), {})
-    cfg02.MC_PRECISION = resolve_precision(cfg02.MC_PRECISION)
-    (x_train, y_train), test = mnist
-    fit_rows, held_out = classify.independent_split(cfg04, len(x_train))
-    with contextlib.redirect_stdout(sys.stderr):  # which weights the scripts chose: stdout is the one JSON line
-        tune_for_device(cfg02, "MC_BATCH")  # as 02 runs it, so that its measured floor is found, not measured again
-        verifier, density, info, _ = generate.get_verifier(cfg02, mnist, paths.resolve(cfg02.WEIGHTS_DIR),
-                                                  paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
-        classifier, _, _ = classify.get_independent_classifier(cfg04, "cnn", paths.resolve(cfg04.WEIGHTS_DIR),
-                                                               (x_train[fit_rows], y_train[fit_rows]), test)
-    return verifier, density, info, classifier, held_out
+def judges(cfg, mnist):
+    """(02's verifier, 04's independent classifier, 04's held-out real train rows), as the scripts get
+    them; the verdict settings resolved for the device, as 02 resolves them (so that its measured
+    floor is found, not measured again)."""
+    with contextlib.redirect_stdout(sys.stderr):  # which weights were chosen: stdout is the one JSON line
+        verdict.prepare(cfg)
+        verifier = get_verifier(cfg, mnist, paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
+        classifier, _, _ = get_judge(cfg, "cnn", mnist)
+    return verifier, classifier, judge_split(cfg, len(mnist[0][0]))[1]
 
 
 def checkpoint_file(cfg, k):
@@ -122,9 +118,9 @@ def score_class(k, generator, verifier, density, classifier, real, floor, cfg):
     z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
     x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
     reseed_dropout(verifier, cfg.SEED + k)
-    verdict = verdicts(verifier, x, density, **mc_options(cfg))
-    ood = verdict.get("out_of_distribution", np.zeros(len(x), bool))
-    accepted, ambiguous = (verdict["top"] == k) & ~ood, verdict["ambiguous"]
+    judged = verdicts(verifier, x, density, **verdict.options(cfg))
+    ood = judged.get("out_of_distribution", np.zeros(len(x), bool))
+    accepted, ambiguous = (judged["top"] == k) & ~ood, judged["ambiguous"]
     n = min(cfg.N_PER_CLASS, len(real), len(floor))
     features = {name: extract_features(classifier, images[:n]) for name, images in
                 (("fake", x), ("real", real), ("floor", floor))}
@@ -142,14 +138,14 @@ def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     config.reject(config.one_of(cfg, "GENERATOR", ("class_gans", "acgan"))
                   + config.one_of(cfg, "WEIGHTS", ("exported", "last")) + config.distinct_digits(cfg)
-                  + config.at_least_one(cfg, "MC_PASSES", "MC_BATCH", "NEAREST_K")
+                  + config.at_least_one(cfg, "NEAREST_K") + verdict.problems(cfg)
                   + ([] if cfg.N_PER_CLASS > cfg.NEAREST_K else [f"N_PER_CLASS must exceed NEAREST_K={cfg.NEAREST_K}"]))
     mnist = load_dataset("mnist")
-    verifier, density, verifier_info, classifier, held_out = judges(mnist)
+    verifier, classifier, held_out = judges(cfg, mnist)
     (x_train, y_train), (x_test, y_test) = mnist
     x_floor, y_floor = x_train[held_out], y_train[held_out]
     start = time.perf_counter()
-    rows = [score_class(k, generator_for(cfg, k), verifier, density, classifier, x_test[y_test == k],
+    rows = [score_class(k, generator_for(cfg, k), verifier.model, verifier.density, classifier, x_test[y_test == k],
                         x_floor[y_floor == k], cfg) for k in cfg.CLASSES]
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key not in ("class", "fid_images")}
     print(json.dumps({
@@ -162,9 +158,9 @@ def main(**overrides):
         "mean_ambiguity_rate": mean["ambiguity_rate"],
         "fid_over_floor": mean["fid"] / mean["fid_floor"],
         "mean_precision": mean["precision"], "mean_recall": mean["recall"],
-        "verifier_floor": {"rejection_rate": verifier_info["test_rejection_rate"],
-                           "ood_rate": verifier_info["test_ood_rate"],
-                           "ambiguity_rate": verifier_info["test_ambiguity_rate"]},
+        "mc_rule": cfg.MC_RULE, "verifier_floor": {"rejection_rate": verifier.floor["test_rejection_rate"],
+                                                   "ood_rate": verifier.floor["test_ood_rate"],
+                                                   "ambiguity_rate": verifier.floor["test_ambiguity_rate"]},
         "train_seconds": train_seconds(cfg), "score_seconds": round(time.perf_counter() - start, 1),
         "per_class": [{key: round(v, 4) if isinstance(v, float) else v for key, v in r.items()} for r in rows],
     }))

@@ -1,7 +1,8 @@
 """04's reports of a study as JSON lines and one markdown table: one row per training set.
 
 Each argument is a folder 04 wrote (report.json); each row carries the command that made it
-(04 with every constant that differs from its default, read from the report's record), the
+(as the report records it; for a report without one, 04 with every literal constant that
+differs from its default, read from the report's record), the
 data it trained on, its seeds, accuracies, per-digit accuracy and mean wall time per run.
 A training set that several reports share (real-only, read back from runs.json) is kept once.
 
@@ -10,7 +11,6 @@ A training set that several reports share (real-only, read back from runs.json) 
     python bench/study_table.py --quality outputs/report_study outputs/report_18000   (every judge's scores)
 """
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,12 +20,9 @@ SCRIPT = "04_train_classifier_on_synthetic.py"
 
 
 def defaults():
-    """04's constants as their defaults (as a record stores them: tuples as lists)."""
-    spec = importlib.util.spec_from_file_location("script04", REPO / SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from models.config import constants
-    return json.loads(json.dumps(constants(vars(module))))
+    """04's literal constants as their defaults (as a record stores them: tuples as lists)."""
+    from models.config import constants, script_defaults
+    return json.loads(json.dumps(constants(script_defaults(REPO / SCRIPT))))
 
 
 def command(constants, default):
@@ -51,7 +48,7 @@ def rows(folders):
                         "images": r["images"], "images_seen": r["images_seen"], "seeds": r["seeds"],
                         "accuracies": r["accuracies"], "mean": r["mean"], "sd": r["sd"],
                         "per_class": r["per_class"], "seconds_per_run": r["seconds"],
-                        "command": command(constants, default)})
+                        "command": report.get("command") or command(constants, default)})
     return out
 
 

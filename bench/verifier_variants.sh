@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Which verifier recipe gives the out-of-distribution verdict what the shipped verifier's
-# features lack? Each variant is trained anew (02's recipe, the same seed, the default recipe
-# too) on the device the backend finds, with 02's arguments that make it the variant: 02 then
-# draws and verifies at its defaults with it (its tables: rejection and ambiguity of generated
-# digits, the verifier's floor on real ones) and bench/bench_ood.py scores its density
-# (Fashion-MNIST, noise, digits turned 30 and 90 degrees). Everything goes under $OUT, which must be empty;
-# the end prints one table. Run from the repository root:
+# features lack? Each variant is trained anew by bench/train_verifier_variant.py (02's recipe,
+# the same seed, with the arguments that make it the variant; the default recipe too) on the
+# device the backend finds; 02 then draws and verifies at its defaults with it (--VERIFIER_FILE;
+# its tables: rejection and ambiguity of generated digits, the verifier's floor on real ones)
+# and bench/bench_ood.py scores its density (Fashion-MNIST, noise, digits turned 30 and 90
+# degrees). Everything goes under $OUT, which must be empty; the end prints one table. Run from
+# the repository root:
 #
 #     OUT=outputs/verifier_variants bash bench/verifier_variants.sh
 #
-# VARIANTS: words "name=arguments" (arguments for 02, joined by commas), default: a verifier
-# that keeps distances (spectral normalisation and residual blocks, as in DDU), one trained
-# with outlier exposure (scrambled digits toward a flat softmax) and the default recipe.
-# ARGS_02 and ARGS_OOD add arguments to every run (for a dry run on small data), PYTHON
-# names the interpreter (python3).
+# VARIANTS: words "name=arguments" (arguments for bench/train_verifier_variant.py, joined by
+# commas), default: a verifier that keeps distances (spectral normalisation and residual
+# blocks, as in DDU), one trained with outlier exposure (scrambled digits toward a flat
+# softmax) and the default recipe. ARGS_TRAIN, ARGS_02 and ARGS_OOD add arguments to every run
+# (for a dry run on small data), PYTHON names the interpreter (python3).
 set -eu
 OUT=${OUT:-outputs/verifier_variants}
 PYTHON=${PYTHON:-python3}
@@ -32,12 +33,15 @@ for VARIANT in $VARIANTS; do
     NAMES="$NAMES $V"
     t0=$(date +%s)
     # shellcheck disable=SC2086  # the variant's and ARGS_* are lists of arguments
-    $PYTHON 02_generate_and_verify.py $(echo "${VARIANT#*=}" | tr , ' ') --RETRAIN=1 \
-        --WEIGHTS_DIR="$OUT/weights_$V" --OUTPUT_DIR="$OUT/generated_$V" --VERBOSE=0 ${ARGS_02:-} 2>&1 \
-        | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/02_$V.log"
+    $PYTHON bench/train_verifier_variant.py $(echo "${VARIANT#*=}" | tr , ' ') --WEIGHTS_DIR="$OUT/weights_$V" \
+        --VERBOSE=0 ${ARGS_TRAIN:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/train_$V.log"
+    FILE=$(ls "$OUT/weights_$V"/verifier_*.weights.h5)
+    # shellcheck disable=SC2086
+    $PYTHON 02_generate_and_verify.py --VERIFIER_FILE="$FILE" --OUTPUT_DIR="$OUT/generated_$V" --VERBOSE=0 \
+        ${ARGS_02:-} 2>&1 | grep -v "^I0000\|^W0000\|^WARNING: All log" | tee "$OUT/02_$V.log"
     t1=$(date +%s)
     # shellcheck disable=SC2086
-    $PYTHON bench/bench_ood.py --VERIFIER_FILE="$(ls "$OUT/weights_$V"/verifier_*.weights.h5)" \
+    $PYTHON bench/bench_ood.py --VERIFIER_FILE="$FILE" \
         --OUTPUT_DIR="$OUT/bench_ood_$V" ${ARGS_OOD:-} 2>&1 | grep "^{" | sed "s/^{/{\"variant\": \"$V\", /" \
         | tee "$OUT/ood_$V.jsonl"
     echo "{\"variant\": \"$VARIANT\", \"seconds_02\": $((t1 - t0)), \"seconds_bench_ood\": $(($(date +%s) - t1))}" \

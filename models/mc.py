@@ -39,9 +39,6 @@ MC_RULES = {"fixed": "MC_PASSES passes for every image",
             "one_pass": "one pass, dropout off; ambiguous below ONE_PASS_CONFIDENCE top probability"}
 PRECISIONS = {"auto": "bfloat16 where the hardware computes it natively, else float32",
               "float32": "float32 everywhere", "bfloat16": "bfloat16 layers, float32 weights and softmax"}
-MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
-               "MC_MIN_PASSES": "min_passes"}  # a script's MC constants -> mc_predict's keywords
-MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what an MC verdict depends on besides the verifier and the images
 SETTLED_Z = 3.0  # an ambiguous verdict settles once its gap and its top class's lead are this many SEs from zero
 CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs and means this many SEs closer
 IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
@@ -71,53 +68,6 @@ def mc_predict(model, images, passes=100, batch=512, rule="fixed", round_passes=
     parts = [_adaptive(model, x[i : i + IMAGES_PER_BLOCK], passes, batch, round_passes, max(2, min_passes))
              for i in range(0, len(x), IMAGES_PER_BLOCK)]
     return tuple(np.concatenate(p) for p in zip(*parts)) if parts else _empty(model)
-
-
-def verdict_constants(cfg):
-    """The constants a script's verdicts depend on besides the verifier and the images."""
-    return (*MC_CONSTANTS, "ONE_PASS_CONFIDENCE") if cfg.MC_RULE == "one_pass" else MC_CONSTANTS
-
-
-def verdict_options(cfg):
-    """A script's constants as ``models.verifier.verdicts``' keywords: ``mc_options`` and, under
-    the one-pass rule, the confidence below which an image is ambiguous."""
-    return {**mc_options(cfg), "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
-
-
-def mc_options(cfg):
-    """A script's MC constants as ``mc_predict``'s keywords (the constants it lacks keep their defaults)."""
-    return {keyword: getattr(cfg, name) for name, keyword in MC_KEYWORDS.items() if hasattr(cfg, name)}
-
-
-def mc_problems(cfg):
-    """Problem sentences for a script's MC constants, checked before any work."""
-    problems = [] if cfg.MC_RULE in MC_RULES else [f"MC_RULE must be one of {', '.join(MC_RULES)}, got {cfg.MC_RULE!r}"]
-    if getattr(cfg, "MC_PRECISION", "auto") not in PRECISIONS:
-        problems.append(f"MC_PRECISION must be one of {', '.join(PRECISIONS)}, got {cfg.MC_PRECISION!r}")
-    if getattr(cfg, "MC_BATCH", 0) < 0:
-        problems.append(f"MC_BATCH must be at least 1, or 0 to choose it for the device, got {cfg.MC_BATCH}")
-    if cfg.MC_PASSES < 2:
-        problems.append(f"MC_PASSES must be at least 2, got {cfg.MC_PASSES}: one pass has no SD, so the ambiguity "
-                        "rule would call every image clear")
-    if cfg.MC_RULE == "adaptive" and cfg.MC_MIN_PASSES < 2:
-        problems.append(f"MC_MIN_PASSES must be at least 2 (the first look needs an SD), got {cfg.MC_MIN_PASSES}")
-    if cfg.MC_RULE == "adaptive" and cfg.MC_ROUND_PASSES < 1:
-        problems.append(f"MC_ROUND_PASSES must be at least 1, got {cfg.MC_ROUND_PASSES}")
-    if cfg.MC_RULE == "one_pass" and not 0 < getattr(cfg, "ONE_PASS_CONFIDENCE", 0) <= 1:
-        problems.append(f"ONE_PASS_CONFIDENCE must lie in (0, 1] for MC_RULE='one_pass', got "
-                        f"{getattr(cfg, 'ONE_PASS_CONFIDENCE', None)}")
-    return problems
-
-
-def mc_text(cfg):
-    """How a script's images are verified, in words, e.g. '10 to 100 MC passes each, stopping once settled'."""
-    if cfg.MC_RULE == "fixed":
-        return f"{cfg.MC_PASSES} MC passes each, {cfg.MC_PRECISION}"
-    if cfg.MC_RULE == "one_pass":
-        return f"one pass each, dropout off, ambiguous below top probability {cfg.ONE_PASS_CONFIDENCE}, " \
-               f"{cfg.MC_PRECISION}"
-    return (f"{min(cfg.MC_MIN_PASSES, cfg.MC_PASSES)} to {cfg.MC_PASSES} MC passes each, stopping once settled, "
-            f"{cfg.MC_PRECISION}")
 
 
 def _empty(model):

@@ -29,3 +29,25 @@ def tiny_real():
     """64 real-looking images in GAN range, all labelled 3."""
     rng = np.random.default_rng(0)
     return rng.uniform(-1, 1, (64, 28, 28, 1)).astype("float32"), np.full(64, 3, "int32")
+
+
+TINY_VERIFIER = dict(VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500,
+                     MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5)  # a verifier recipe that trains in seconds
+
+
+@pytest.fixture(scope="session")
+def tiny_verifier(tmp_path_factory, mnist):
+    """A verifier of the TINY_VERIFIER recipe, trained once for every test that needs one (with its
+    density and its floor under those MC settings): the overrides that make a script find it."""
+    from types import SimpleNamespace
+
+    from models import defaults, verdict
+    from models.judges import get_verifier
+
+    root = tmp_path_factory.mktemp("tiny_verifier")
+    found = {"WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "none"), **TINY_VERIFIER}
+    cfg = SimpleNamespace(**{**{name: getattr(defaults, name) for name in dir(defaults) if name.isupper()},
+                             **found, "WEIGHTS_FROM": "auto", "VERBOSE": 0})
+    verdict.prepare(cfg)
+    get_verifier(cfg, mnist, root / "out")
+    return found

@@ -9,11 +9,13 @@ import pytest
 from models.config import ConfigError
 from models.config import UserError
 from models.files import save_npz
+from models.judges import JUDGE_CONSTANTS, judge_split
+from models.training_sets import half_each
 
 from conftest import REPO, load_script
 
 TINY = dict(REPEATS=2, IMPRESSIONS=2560, INDEPENDENT_IMPRESSIONS=10000, BATCH_SIZE=32, FILTERS="8,16", DENSE_UNITS=64,
-            METRIC_SAMPLES=120, REAL_SUBSET=600, GALLERY_SIZE=6, RESNET_WIDTHS="8,16", VERBOSE=0)
+            METRIC_SAMPLES=120, JUDGE_HELD_OUT=120, REAL_SUBSET=600, GALLERY_SIZE=6, RESNET_WIDTHS="8,16", VERBOSE=0)
 EVERY_SET = ("real", "synthetic", "synthetic-clear", "raw", "acgan", "dcgan+acgan", "real+synthetic", "real+ambiguous")
 
 
@@ -78,11 +80,11 @@ def test_accuracy_table_has_every_training_set_with_equal_impressions(report, mn
 def test_half_each_takes_half_of_every_digit_from_each_generator(script):
     a = (np.zeros((9, 28, 28), np.uint8), np.array([0, 0, 0, 0, 1, 1, 1, 1, 1], np.uint8))
     b = (np.full((8, 28, 28), 255, np.uint8), np.array([0, 0, 0, 0, 1, 1, 1, 1], np.uint8))
-    x, y = script.half_each(a, b, np.random.default_rng(0))
+    x, y = half_each(a, b, np.random.default_rng(0))
     assert list(y) == [0, 0, 0, 0, 1, 1, 1, 1, 1]  # a's count of every digit
     assert [int(x[y == k].max(axis=(1, 2)).sum()) // 255 for k in (0, 1)] == [2, 3]  # from b: 4 - 2, 5 - 2
     with pytest.raises(UserError, match="has 4 images of digit 1, the half-and-half set needs 5"):
-        script.half_each((a[0], np.ones(9, np.uint8)), b, np.random.default_rng(0))
+        half_each((a[0], np.ones(9, np.uint8)), b, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("judge", ["cnn", "resnet"])
@@ -306,7 +308,7 @@ def test_the_shipped_judges_are_the_ones_04_trains_at_its_defaults(script, mnist
 
     cfg = resolve(vars(script), {})
     (x, y), _ = mnist
-    fit_rows, _ = script.independent_split(cfg, len(x))
-    constants = script.RESNET_CONSTANTS if kind == "resnet" else script.INDEPENDENT_CONSTANTS
-    record = make_record(cfg, constants, inputs={"training images": x[fit_rows], "training labels": y[fit_rows]})
+    fit_rows, _ = judge_split(cfg, len(x))
+    record = make_record(cfg, JUDGE_CONSTANTS[kind], inputs={"training images": x[fit_rows],
+                                                              "training labels": y[fit_rows]})
     assert matches(where.independent_classifier(where.resolve(where.PRETRAINED_WEIGHTS), kind), record)

@@ -91,7 +91,10 @@ def test_bad_constants_are_rejected_before_work(script, tmp_path, bad, problem):
     assert not any(tmp_path.iterdir())
 
 
-def test_missing_verifier_says_run_02(script, tmp_path):
-    with pytest.raises(UserError, match=r"Missing verifier .*verifier_default.weights.h5.*run 02_generate_and_verify"):
-        script.main(**{**TINY, "WEIGHTS_FROM": "trained"}, WEIGHTS_DIR=str(tmp_path), GENERATOR_DIR=str(
+def test_a_damaged_verifier_names_the_file(script, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is damaged"):
+        script.main(**{**TINY, "WEIGHTS_FROM": "trained"}, WEIGHTS_DIR=str(weights), GENERATOR_DIR=str(
             paths.resolve(paths.PRETRAINED_WEIGHTS) / "acgan" / "mnist"), OUTPUT_DIR=str(tmp_path / "out"))

@@ -1,8 +1,8 @@
 import pytest
 
-from models.config import ConfigError, describe, parse_args, resolve
+from models.config import ConfigError, describe, parse_args, resolve, script_defaults
 
-from conftest import load_script
+from conftest import REPO, load_script
 
 DEFAULTS = {"EPOCHS": 30, "LEARNING_RATE": 2e-4, "NAME": "mnist", "CLASSES": (0, 1, 2), "VERBOSE": True,
             "lowercase": 1}
@@ -49,12 +49,29 @@ def test_parse_args_and_help(capsys):
 
 
 def test_only_the_scripts_own_constants_are_knobs():
-    for filename, imported in (("01_train_class_gans.py", "LOSSES"), ("03_train_acgan.py", "DATASETS")):
+    for filename, imported in (("03_train_acgan.py", "DATASETS"),):
         namespace = vars(load_script(filename))
         assert isinstance(namespace[imported], tuple), "the premise: an UPPER_CASE tuple imported from models/"
         assert imported not in vars(resolve(namespace, {})) and "EPOCHS" in vars(resolve(namespace, {}))
         with pytest.raises(ConfigError, match=f"Unknown constant {imported}"):
             resolve(namespace, {imported: "a,b"})
+
+
+def test_the_shared_defaults_a_script_imports_are_its_knobs(capsys):
+    namespace = vars(load_script("02_generate_and_verify.py"))
+    cfg = resolve(namespace, {"MC_RULE": "fixed"})
+    assert cfg.MC_RULE == "fixed" and cfg.MC_PASSES == 100 and cfg.N_PER_CLASS == 6000
+    assert "ONE_PASS_CONFIDENCE" in vars(cfg) and "KEEP_MODES" not in vars(cfg)
+    with pytest.raises(ConfigError, match="--MC_PASSES must be int"):
+        resolve(namespace, {"MC_PASSES": "many"})
+    assert "ambiguous below this top probability" in describe(namespace), "the comment in models/defaults.py"
+
+
+def test_script_defaults_are_read_without_running_the_script():
+    namespace = script_defaults(REPO / "01_train_class_gans.py")
+    assert namespace["EPOCHS"] == 85 and namespace["CLASSES"] == tuple(range(10))
+    assert "WEIGHTS_DIR" not in namespace, "set from models.paths: an expression, not a literal"
+    assert vars(resolve(namespace, {"EPOCHS": "3"}))["EPOCHS"] == 3
 
 
 def test_help_shows_each_constant_with_its_comment():

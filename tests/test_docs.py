@@ -4,15 +4,13 @@ import re
 
 import pytest
 
+from models.config import knob_names
+
 from conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND = re.compile(r"python (?:bench/)?(\w+\.py)((?:[ \t]+(?:\\\n\s*)?--\w+=\S+)+)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-
-
-def constants(script):
-    return set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", script.read_text(), flags=re.M))
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -21,7 +19,7 @@ def test_every_command_names_constants_the_script_has(doc):
         script = REPO / match.group(1) if (REPO / match.group(1)).is_file() else REPO / "bench" / match.group(1)
         assert script.is_file(), f"{doc.name}: {match.group(0)!r} names no script"
         names = set(re.findall(r"--(\w+)=", match.group(2)))
-        unknown = names - constants(script)
+        unknown = names - knob_names(script)
         assert not unknown, f"{doc.name}: {match.group(0)!r} sets {sorted(unknown)}, not constants of {script.name}"
 
 

@@ -19,9 +19,10 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 import score_generators  # noqa: E402
+from shipped import default_settings  # noqa: E402
 
 SHIPPED = paths.resolve(paths.PRETRAINED_WEIGHTS)
-CFG = SimpleNamespace(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEAREST_K=3)
+CFG = default_settings(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEAREST_K=3)  # 02's verdict, fewer passes
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,17 @@ def test_fid_and_recall_put_the_trained_generator_near_the_real_floor(scores):
 
 def test_a_row_repeats_for_the_same_seed(scores, judged, trained):
     assert score_generators.score_class(7, trained, *judged, CFG) == scores["trained"]
+
+
+def test_the_one_pass_rule_comes_with_its_threshold(judged, trained):
+    """MC_RULE="one_pass" flags an image as 02 does, below ONE_PASS_CONFIDENCE; without the threshold,
+    one pass has SD 0 and the 2-SD rule would flag next to nothing."""
+    def rate(**settings):
+        return score_generators.score_class(7, trained, *judged, SimpleNamespace(**{**vars(CFG), **settings}))[
+            "ambiguity_rate"]
+
+    everything, shipped = rate(MC_RULE="one_pass", ONE_PASS_CONFIDENCE=1.0), rate(MC_RULE="one_pass")
+    assert everything > 0.5 > shipped > 0, (everything, shipped)
 
 
 def test_stdout_is_one_json_line_for_appending_to_a_table(capsys):

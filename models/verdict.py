@@ -1,0 +1,111 @@
+"""The verdict's settings as a script holds them (their defaults: ``models/defaults.py``).
+
+``problems`` checks them before any work, ``prepare`` resolves what depends on the
+device, ``options`` turns them into ``models.verifier.verdicts``' keywords, and
+``constants`` names the ones a verdict depends on (for records); ``mc_text`` and
+``ood_text`` say them in words for reports. Every script and benchmark that verifies
+images goes through these, so none can run a rule with half its settings.
+"""
+
+import re
+
+from models.device import tune_for_device, use_all_devices
+from models.mc import MC_RULES, PRECISIONS
+from models.typicality import COVARIANCES
+from models.verifier import resolve_precision
+
+MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
+               "MC_MIN_PASSES": "min_passes"}  # the MC constants -> mc_predict's keywords
+MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what an MC verdict depends on besides the verifier and the images
+OOD_CONSTANTS = ("OOD_LAYER", "OOD_GRID", "OOD_COVARIANCE", "OOD_RATE")  # what the verifier's density depends on
+PRODUCT_VERIFIERS = ("default", "reference")  # VERIFIER's choices (bench/train_verifier_variant.py trains others)
+
+
+def constants(cfg):
+    """The constants a script's verdicts depend on besides the verifier and the images."""
+    return (*MC_CONSTANTS, "ONE_PASS_CONFIDENCE") if cfg.MC_RULE == "one_pass" else MC_CONSTANTS
+
+
+def options(cfg):
+    """The verdict settings as ``models.verifier.verdicts``' keywords: the MC constants as
+    ``mc_predict``'s and, under the one-pass rule, the confidence below which an image is ambiguous."""
+    mc = {keyword: getattr(cfg, name) for name, keyword in MC_KEYWORDS.items()}
+    return {**mc, "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
+
+
+def prepare(cfg):
+    """Resolve the settings that depend on the device, in place (so records hold them as they
+    run): MC_BATCH=0 is chosen for it, MC_PRECISION="auto" becomes float32 or bfloat16. Spreads
+    work over every GPU under JAX. Returns the device, for the run's record."""
+    use_all_devices()
+    device = tune_for_device(cfg, "MC_BATCH")
+    cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)
+    print(f"verdicts: {mc_text(cfg)}")
+    return device
+
+
+def problems(cfg, ood=True):
+    """Problem sentences for the verifier's, the verdict's and (``ood``) the out-of-distribution
+    settings, checked before any work."""
+    found = [] if cfg.VERIFIER in PRODUCT_VERIFIERS else [
+        f"VERIFIER must be one of {', '.join(PRODUCT_VERIFIERS)}, got {cfg.VERIFIER!r}"]
+    found += [] if 0 <= cfg.DROPOUT < 1 else [f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}"]
+    found += [f"{name} must be at least 1, got {getattr(cfg, name)}" for name in
+              ("VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE") if getattr(cfg, name) < 1]
+    found += mc_problems(cfg)
+    if ood:
+        found += ood_problems(cfg)
+    return found
+
+
+def mc_problems(cfg):
+    """Problem sentences for the MC constants."""
+    found = [] if cfg.MC_RULE in MC_RULES else [f"MC_RULE must be one of {', '.join(MC_RULES)}, got {cfg.MC_RULE!r}"]
+    if cfg.MC_PRECISION not in PRECISIONS:
+        found.append(f"MC_PRECISION must be one of {', '.join(PRECISIONS)}, got {cfg.MC_PRECISION!r}")
+    if cfg.MC_BATCH < 0:
+        found.append(f"MC_BATCH must be at least 1, or 0 to choose it for the device, got {cfg.MC_BATCH}")
+    if cfg.MC_PASSES < 2:
+        found.append(f"MC_PASSES must be at least 2, got {cfg.MC_PASSES}: one pass has no SD, so the ambiguity "
+                     "rule would call every image clear")
+    if cfg.MC_RULE == "adaptive" and cfg.MC_MIN_PASSES < 2:
+        found.append(f"MC_MIN_PASSES must be at least 2 (the first look needs an SD), got {cfg.MC_MIN_PASSES}")
+    if cfg.MC_RULE == "adaptive" and cfg.MC_ROUND_PASSES < 1:
+        found.append(f"MC_ROUND_PASSES must be at least 1, got {cfg.MC_ROUND_PASSES}")
+    if cfg.MC_RULE == "one_pass" and not 0 < cfg.ONE_PASS_CONFIDENCE <= 1:
+        found.append(f"ONE_PASS_CONFIDENCE must lie in (0, 1] for MC_RULE='one_pass', got {cfg.ONE_PASS_CONFIDENCE}")
+    return found
+
+
+def ood_problems(cfg):
+    """Problem sentences for the out-of-distribution constants."""
+    found = [] if cfg.OOD_COVARIANCE in COVARIANCES else [
+        f"OOD_COVARIANCE must be one of {', '.join(COVARIANCES)}, got {cfg.OOD_COVARIANCE!r}"]
+    if not re.fullmatch(r"conv[1-9]|dense", cfg.OOD_LAYER):
+        found.append(f"OOD_LAYER must be conv1, conv2, ... or dense, got {cfg.OOD_LAYER!r}")
+    if cfg.OOD_GRID < 1:
+        found.append(f"OOD_GRID must be at least 1, got {cfg.OOD_GRID}")
+    if not 0 <= cfg.OOD_RATE < 1:
+        found.append(f"OOD_RATE must lie in [0, 1), got {cfg.OOD_RATE}")
+    return found
+
+
+def mc_text(cfg):
+    """How a script's images are verified, in words, e.g. '10 to 100 MC passes each, stopping once settled'."""
+    if cfg.MC_RULE == "fixed":
+        return f"{cfg.MC_PASSES} MC passes each, {cfg.MC_PRECISION}"
+    if cfg.MC_RULE == "one_pass":
+        return f"one pass each, dropout off, ambiguous below top probability {cfg.ONE_PASS_CONFIDENCE}, " \
+               f"{cfg.MC_PRECISION}"
+    return (f"{min(cfg.MC_MIN_PASSES, cfg.MC_PASSES)} to {cfg.MC_PASSES} MC passes each, stopping once settled, "
+            f"{cfg.MC_PRECISION}")
+
+
+def ood_text(cfg):
+    """The out-of-distribution verdict, in words."""
+    if cfg.OOD_RATE == 0:
+        return "No out-of-distribution verdict (OOD_RATE=0)."
+    return (f"Out of distribution (OOD): the verifier's {cfg.OOD_LAYER} features on a {cfg.OOD_GRID}x{cfg.OOD_GRID} "
+            f"grid are less typical of its training digits ({cfg.OOD_COVARIANCE}-covariance Gaussian per class) than "
+            f"all but {cfg.OOD_RATE:.1%} of held-out real digits.")
+
