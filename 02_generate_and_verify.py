@@ -21,8 +21,8 @@ import numpy as np
 from models import paths, verdict
 from models.data import load_dataset
 from models.files import save_npz, write_json, write_text
-from models.generation import (GENERATOR_HINTS, KEEP_MODES, class_summary, generate_digit, load_finished_digit,
-                               load_generators, total_row)
+from models.generation import (GENERATOR_HINTS, KEEP_MODES, SAVED, class_summary, generate_digit,
+                               load_finished_digit, load_generators, total_row)
 from models.judges import get_verifier
 from models.pretrained import SOURCES
 from models.record import fingerprint, make_record
@@ -57,9 +57,6 @@ SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, 
 OUTPUT_DIR = ""  # digit_{k}.npz, generated.npz, summary, figures ("" = outputs/generated[_acgan])
 GALLERY_SIZE = 12  # ambiguous and atypical images shown in the figures
 VERBOSE = 1  # 1 = progress bars, 0 = silent
-
-SAVED = ("mean", "sd", "passes", "challenger", "ambiguous", "atypicality")  # verdicts kept in generated.npz
-
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""

@@ -55,8 +55,8 @@ BORDERLINE_PASSES = 400  # passes more for the borderline images, to see whether
 # shared with 02-07 and bench/ (--help lists them); every image gets MC_PASSES passes here (the scores need each)
 from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
                              INDEPENDENT_SEED, JUDGE_HELD_OUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,
-                             MC_ROUND_PASSES, ONE_PASS_CONFIDENCE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS,
-                             VERIFIER_SEED, VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
+                             MC_ROUND_PASSES, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
+                             VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
 
 # files
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's data, judged if there ("" = skip)

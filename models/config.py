@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SHARED = "models.defaults"  # knobs several scripts share: a script imports them by name under a heading
+_SHARED_FILE = Path(__file__).with_name("defaults.py")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -31,11 +32,18 @@ def constants(namespace):
     or imports from ``models.defaults`` (any other UPPER_CASE table it imports is not a knob)."""
     path = namespace.get("__file__")
     own = knob_names(path) if path else None
-    return {
-        name: value
-        for name, value in namespace.items()
-        if CONSTANT.match(name) and isinstance(value, (bool, int, float, str, tuple)) and (own is None or name in own)
-    }
+    names = [name for name, value in namespace.items() if CONSTANT.match(name)
+             and isinstance(value, (bool, int, float, str, tuple)) and (own is None or name in own)]
+    shared = {name: i for i, name in enumerate(re.findall(r"^([A-Z][A-Z0-9_]*) =", _SHARED_FILE.read_text(), re.M))}
+    assigned = _assigned(path) if path else set(names)
+    slots = [i for i, name in enumerate(names) if name in shared and name not in assigned]
+    for i, name in zip(slots, sorted((names[i] for i in slots), key=shared.get)):  # in models/defaults.py's order
+        names[i] = name
+    return {name: namespace[name] for name in names}
+
+
+def _assigned(path):
+    return set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", Path(path).read_text(), flags=re.M))
 
 
 def knob_names(path):
@@ -166,7 +174,7 @@ def parse_args(argv, namespace):
 
 def describe(namespace):
     """One line per constant: name, default and the comment beside it in the script."""
-    source = Path(__file__).with_name("defaults.py").read_text()  # a script's own comment wins
+    source = _SHARED_FILE.read_text()  # a script's own comment wins
     source += Path(namespace["__file__"]).read_text() if "__file__" in namespace else ""
     comments = dict(re.findall(r"^([A-Z][A-Z0-9_]*) = .*?#\s*(.*)$", source, flags=re.M))
     lines = [f"{(namespace.get('__doc__') or '').strip()}\n", "Constants (override as --NAME=value):"]

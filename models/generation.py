@@ -24,6 +24,7 @@ from models.verifier import verdicts
 
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous", "ambiguous": "accepted and ambiguous"}
+SAVED = ("mean", "sd", "passes", "challenger", "ambiguous", "atypicality")  # the verdicts generated.npz keeps
 KEPT = ["x", "mean", "sd", "passes", "challenger", "ambiguous", "atypicality"]  # per digit, one row per kept image
 
 

@@ -17,7 +17,7 @@ PRETRAINED_WEIGHTS = "weights/pretrained"  # the shipped copies (float16, in git
 GENERATED_OUTPUT = {"class_gans": "outputs/generated", "acgan": "outputs/generated_acgan"}  # 02 writes, 04 reads
 REPORT_OUTPUT = "outputs/report"
 AMBIGUOUS_OUTPUT = "outputs/ambiguous"  # 05 writes, 04 reads
-VERDICTS_OUTPUT = "outputs/verdicts"  # 02 --IMAGES=x.npz writes x/ here
+VERDICTS_OUTPUT = "outputs/verdicts"  # 07 --IMAGES=x.npz writes x/ here
 
 
 def resolve(folder):

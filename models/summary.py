@@ -79,7 +79,7 @@ def save_figures(per_digit, rows, output_dir, gallery_size):
 
 def save_atypical_figure(kept, kept_scores, rejected, rejected_scores, path, size):
     """The ``size`` most atypical kept images (top rows) and rejected ones (bottom rows), each
-    captioned with its class and atypicality ({class: images} and {class: scores}; in IMAGES mode
+    captioned with its class and atypicality ({class: images} and {class: scores}; for 07
     kept = in distribution, rejected = out of distribution, by the verifier's top class)."""
     rows = []
     for images, scores in ((kept, kept_scores), (rejected, rejected_scores)):
