@@ -1,3 +1,4 @@
+import gzip
 import importlib.util
 import sys
 from pathlib import Path
@@ -15,6 +16,12 @@ def load_script(filename):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_idx(path, array):
+    """``array`` as a gzipped IDX file, as MNIST, Fashion-MNIST and EMNIST are distributed."""
+    header = (0x800 + array.ndim).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 @pytest.fixture(scope="session")

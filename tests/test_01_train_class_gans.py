@@ -131,6 +131,7 @@ def test_diverging_run_names_digit_and_epoch_and_exports_nothing(script, dirs, t
     assert not (tmp_path / "weights" / "checkpoints" / "digit_6.h5").exists()
 
 
+@pytest.mark.slow  # a process per digit, each importing TensorFlow
 def test_workers_train_each_digit_in_a_process_of_its_own(script, dirs, tmp_path, capsys):
     tiny = {**TINY, "NEGATIVE_SHARE": 0.25}  # the workers must get the other digits too
     script.main(**{**tiny, "CLASSES": "8", "EPOCHS": 1, "LEARNING_RATE": 1e-3}, **dirs)  # made with other constants

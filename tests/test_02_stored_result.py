@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import load_script  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a full verifier training and run of 02: .ci/run runs them after the rest
 
 STORED = Path(__file__).resolve().parent / "data" / "02_small_run.npz"
 ARRAYS = ("x_train", "y_train", "mean", "sd", "passes", "ambiguous", "atypicality", "x_raw")

@@ -1,7 +1,6 @@
 """03 end to end with tiny constants on MNIST, Fashion-MNIST and an EMNIST letters fixture."""
 
 import csv
-import gzip
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from models.config import ConfigError, UserError
 from models.data import FASHION_MNIST_DIR, DataError
 from models.gan import generate_images
 
-from conftest import load_script
+from conftest import load_script, write_idx
 
 TINY = dict(EPOCHS=1, BATCH_SIZE=32, MAX_IMAGES=128, LATENT_DIM=8, WIDTH=4, D_WIDTH=4, SAMPLE_EVERY=1, VERBOSE=0)
 
@@ -86,11 +85,6 @@ def test_fashion_mnist_from_the_debian_files(script, tmp_path):
         pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
     run(script, tmp_path, DATASET="fashion_mnist")
     check_outputs(tmp_path, "fashion_mnist", 10)
-
-
-def write_idx(path, array):
-    header = (0x800 + array.ndim).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 def test_emnist_letters_fixture_has_26_classes(script, tmp_path):

@@ -1,6 +1,7 @@
 """04 end to end on tiny data: real MNIST images stand in for 02's generated digits."""
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -52,6 +53,12 @@ def paths(root, **more):
     return {"GENERATED": str(root / "generated.npz"), "GENERATED_ACGAN": str(root / "generated_acgan.npz"),
             "AMBIGUOUS": "", "WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "shipped"),
             "OUTPUT_DIR": str(root / "report"), **more}
+
+
+def copy_of(workspace, folder):
+    """A copy of the workspace (its data, judges, report and finished runs), for a test that adds runs."""
+    shutil.copytree(workspace, folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +143,9 @@ def test_study_table_gives_each_training_set_once_with_the_command_that_made_it(
     assert "| - | real (floor) | resnet |" in study_table.quality([workspace / "report"])
 
 
-def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(report, script, workspace, monkeypatch):
+def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(report, script, workspace, monkeypatch,
+                                                                             tmp_path):
+    workspace = copy_of(workspace, tmp_path / "w")
     weights = workspace / "weights" / "independent_classifier.weights.h5"
     stamp = weights.stat().st_mtime_ns
     trained = []
@@ -154,7 +163,8 @@ def test_rerun_trains_only_the_new_seed_and_reuses_the_independent_classifier(re
     assert [r["accuracies"][:2] for r in again["accuracy"]] == [first[r["training_set"]] for r in again["accuracy"]]
 
 
-def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, workspace, monkeypatch):
+def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, workspace, monkeypatch, tmp_path):
+    workspace = copy_of(workspace, tmp_path / "w")
     assert report["record"]["constants"]["SHIFT"] == 2 and report["settings"]["shift"] == 2
     stamp = (workspace / "weights" / "independent_classifier.weights.h5").stat().st_mtime_ns
     shifts = []
@@ -166,7 +176,8 @@ def test_a_new_shift_retrains_every_run_but_never_the_judge(report, script, work
     assert (workspace / "weights" / "independent_classifier.weights.h5").stat().st_mtime_ns == stamp
 
 
-def test_a_new_synthetic_share_retrains_only_the_mixed_set(report, script, workspace, monkeypatch):
+def test_a_new_synthetic_share_retrains_only_the_mixed_set(report, script, workspace, monkeypatch, tmp_path):
+    workspace = copy_of(workspace, tmp_path / "w")
     assert report["record"]["constants"]["SYNTHETIC_SHARE"] == 0.1
     trained = []
     original = script.train_classifier
@@ -247,10 +258,17 @@ def write_between(path, mnist, n_test=600):
              clear=np.arange(100) < 80, test_ambiguous=np.arange(n_test) % 12 == 0)
 
 
-def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impressions(report, script, workspace, mnist):
-    write_between(workspace / "ambiguous.npz", mnist)
-    script.main(**{**TINY, "AMBIGUITY_REPEATS": 3}, **paths(workspace, AMBIGUOUS=str(workspace / "ambiguous.npz")))
-    again = json.loads((workspace / "report" / "report.json").read_text())
+@pytest.fixture(scope="module")
+def ambiguity(report, script, workspace, mnist, tmp_path_factory):
+    """The ambiguity experiment, run after the main table in a copy of its workspace: ``(folder, report)``."""
+    root = copy_of(workspace, tmp_path_factory.mktemp("w04_ambiguity") / "w")
+    write_between(root / "ambiguous.npz", mnist)
+    script.main(**{**TINY, "AMBIGUITY_REPEATS": 3}, **paths(root, AMBIGUOUS=str(root / "ambiguous.npz")))
+    return root, json.loads((root / "report" / "report.json").read_text())
+
+
+def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impressions(report, ambiguity):
+    workspace, again = ambiguity
     rows = {r["training_set"]: r for r in again["ambiguity_experiment"]}
     assert list(rows) == ["real", "real+between", "real+between-soft", "real+twins"]
     assert [r["images"] for r in rows.values()] == [600, 680, 680, 680] and again["hard_test_images"] == 50
@@ -269,14 +287,14 @@ def test_ambiguity_experiment_trains_hard_soft_and_twin_sets_at_equal_impression
     assert "## Does ambiguous data help?" in markdown and "the 50 real test images the verifier flags" in markdown
 
 
-def test_ambiguity_experiment_alone_needs_no_generated_data_and_reuses_its_runs(script, workspace, mnist,
-                                                                                monkeypatch):
-    write_between(workspace / "ambiguous.npz", mnist)
+def test_ambiguity_experiment_alone_needs_no_generated_data_and_reuses_its_runs(script, ambiguity, monkeypatch,
+                                                                                tmp_path):
+    workspace = copy_of(ambiguity[0], tmp_path / "w")
     trained = []
     monkeypatch.setattr(script, "train_classifier", lambda *a, **k: trained.append(1))
     script.main(**{**TINY, "AMBIGUITY_REPEATS": 3}, **paths(workspace, GENERATED="", GENERATED_ACGAN="",
                                                                AMBIGUOUS=str(workspace / "ambiguous.npz")))
-    assert trained == []  # every run, real-only included, was finished by the tests above
+    assert trained == []  # every run, real-only included, was finished with the experiment
     alone = json.loads((workspace / "report" / "report.json").read_text())
     assert alone["accuracy"] is None and alone["metrics"] is None and len(alone["ambiguity_experiment"]) == 4
     assert set(alone["record"]["inputs"]) == {"between-class data"}

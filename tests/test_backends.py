@@ -11,6 +11,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # the JAX reruns: .ci/run runs them after the rest
+
 # The tests whose code paths differ between backends (compiled updates, metrics threaded as
 # state, checkpoints of optimizer and RNG state, the compiled MC models), not every test:
 # JAX compiles each new GAN on the CPU for 10-20 s, and the suite must stay under 15 min.

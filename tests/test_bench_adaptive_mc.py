@@ -3,10 +3,14 @@
 import json
 import sys
 
+import pytest
+
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 import bench_adaptive_mc  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a benchmark's JSON line: .ci/run runs them after the rest
 
 
 def test_one_json_line_of_disagreements_passes_and_speeds(capsys):

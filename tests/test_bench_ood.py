@@ -6,11 +6,28 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write_idx
 from models.config import UserError
 
 sys.path.insert(0, str(REPO / "bench"))
 import bench_ood  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a benchmark's JSON lines: .ci/run runs them after the rest
+
+
+def stand_in_clothes(folder, n=40, seed=0):
+    """Fashion-MNIST's four IDX files with non-digits in them: a filled box of random size and shade
+    per image, so that the benchmark runs without Debian's package or the internet."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for split in ("train", "t10k"):
+        images = np.zeros((n, 28, 28), np.uint8)
+        for image in images:
+            top, left = rng.integers(2, 10, 2)
+            image[top : top + rng.integers(10, 18), left : left + rng.integers(8, 18)] = rng.integers(80, 256)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    return folder
 
 
 def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path, mnist):
@@ -18,7 +35,7 @@ def test_candidates_a_choice_and_verdicts_per_set(capsys, tmp_path, mnist):
     np.savez(tmp_path / "generated.npz", x_raw=x_test[-40:], y_raw=y_test[-40:])  # 02's raw draws, as a stand-in
     bench_ood.main(GRIDS="2", ANGLES="90", NOISE=20, FASHION=40, TEST=60, SUBSET=1500, VAL=300, COST_IMAGES=20,
                    MC_BATCH=256, RATES="0.005,0.1,0.5", GENERATED=str(tmp_path / "generated.npz"), RAW=30,
-                   OUTPUT_DIR=str(tmp_path))
+                   FASHION_DIR=str(stand_in_clothes(tmp_path / "clothes")), OUTPUT_DIR=str(tmp_path))
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     candidates = [r for r in rows if r["bench"] == "ood_candidate"]
     assert [(r["layer"], r["grid"]) for r in candidates[::2]] == [("conv1", 2), ("conv2", 2), ("conv3", 2),

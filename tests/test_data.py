@@ -17,6 +17,8 @@ from models.data import (
     IDX_FILES,
 )
 
+from conftest import write_idx
+
 CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
@@ -113,12 +115,6 @@ def test_unlisted_file_is_an_error(mnist_copy):
 def test_unknown_dataset_lists_the_choices():
     with pytest.raises(DataError, match="mnist, fashion_mnist, emnist_letters"):
         load_dataset("cifar10")
-
-
-def write_idx(path, array):
-    ndim = array.ndim
-    header = (0x800 + ndim).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 def test_emnist_letters_are_transposed_and_relabelled(tmp_path):

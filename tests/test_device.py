@@ -34,9 +34,9 @@ def test_a_constant_given_on_the_command_line_wins(capsys):
 
 
 def verify_on(devices, images, out):
-    """02 on ``images`` under JAX with ``devices`` CPU devices -> (verdicts, summary)."""
+    """07 on ``images`` under JAX with ``devices`` CPU devices -> (verdicts, summary)."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    command = [sys.executable, "02_generate_and_verify.py", f"--IMAGES={images}", f"--OUTPUT_DIR={out}", "--VERBOSE=0"]
+    command = [sys.executable, "07_verify_your_images.py", f"--IMAGES={images}", f"--OUTPUT_DIR={out}", "--VERBOSE=0"]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with np.load(out / "verdicts.npz") as f:
@@ -44,6 +44,7 @@ def verify_on(devices, images, out):
     return verdicts, json.loads((out / "summary.json").read_text()), result.stdout
 
 
+@pytest.mark.slow  # JAX in a subprocess
 def test_two_devices_give_the_verdicts_of_one(mnist, tmp_path):
     pytest.importorskip("jax")
     _, (x, y) = mnist
@@ -74,6 +75,7 @@ print(json.dumps({"classes": predict_classes(model, images, batch_size=4).tolist
 """
 
 
+@pytest.mark.slow  # JAX in a subprocess
 def test_a_classifier_predicts_an_odd_count_on_two_devices():
     """04's predictions: 7 images in batches of 4 (3 in the last) split over two devices."""
     pytest.importorskip("jax")

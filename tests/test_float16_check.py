@@ -16,6 +16,8 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "bench"))
 import float16_check  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a benchmark's JSON line: .ci/run runs them after the rest
+
 SHIPPED = paths.resolve(paths.PRETRAINED_WEIGHTS)
 
 

@@ -14,6 +14,8 @@ from conftest import REPO, load_script
 sys.path.insert(0, str(REPO / "bench"))
 import late_negatives  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a benchmark's setup of 01's checkpoints: .ci/run runs them after the rest
+
 DIGIT = "5"  # the fewest training images (5421): one epoch at 01's defaults takes seconds
 
 

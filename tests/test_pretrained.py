@@ -143,6 +143,7 @@ def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
         run_02(s02, root, SHIPPED_DIR=str(copy), OUTPUT_DIR=str(tmp_path / "out"))
 
 
+@pytest.mark.slow  # a verifier trained
 def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shipped_02, tmp_path, capsys):
     s02, root = shipped_02
     run_02(s02, root, DROPOUT=0.3, WEIGHTS_DIR=str(tmp_path / "weights"), OUTPUT_DIR=str(tmp_path / "out"))
@@ -150,6 +151,7 @@ def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shi
     assert "training the default verifier" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the shipped verifier on every real test digit where its floor is not shipped for this CPU
 @pytest.mark.parametrize("generator", ["class_gans", "acgan"])
 def test_02_on_the_shipped_weights_keeps_digits_the_shipped_independent_classifier_agrees_with(generator, tmp_path):
     """What a fresh clone gets: 02 draws and verifies with the weights in git, trains nothing,

@@ -184,6 +184,7 @@ def test_the_spectral_verifier_keeps_its_layers_contractive(images):
         assert 0.9 < sigma < 1.1, (layer.name, sigma)
 
 
+@pytest.mark.slow  # a research variant, trained
 def test_outlier_exposure_flattens_the_softmax_on_non_digits(mnist, tmp_path):
     """Trained with scrambled digits toward a flat softmax, the verifier is less sure of other
     scrambled digits (not the ones it saw) than the same verifier trained without them, and

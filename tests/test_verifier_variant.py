@@ -15,6 +15,8 @@ from conftest import REPO, TINY_VERIFIER, load_script
 sys.path.insert(0, str(REPO / "bench"))
 import train_verifier_variant  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the research variants' benchmark: .ci/run runs them after the rest
+
 RECIPE = {name: value for name, value in TINY_VERIFIER.items() if name.startswith("VERIFIER_")}
 
 
