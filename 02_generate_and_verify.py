@@ -40,7 +40,7 @@ SEED = 2024  # digit k is drawn with seed SEED + k
 DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: about as many as still needed)
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
 
-# the verifier and its verdict: defaults in models/defaults.py, shared with 04-07 and bench/ (--help lists them)
+# the verifier and its verdict: defaults in models/defaults.py, shared with 05, 06, 07 and bench/ (--help lists them)
 from models.defaults import (DROPOUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,  # noqa: E402, F401
                              MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
                              OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,

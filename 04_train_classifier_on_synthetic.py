@@ -105,7 +105,8 @@ GENERATORS = {  # name: (label in the report, constant naming its npz, the comma
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
     problems = config.at_least_one(cfg, "REPEATS", "AMBIGUITY_REPEATS", "IMPRESSIONS", "BATCH_SIZE", "DENSE_UNITS",
-                                   "NEAREST_K", "GALLERY_SIZE") + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+                                   "NEAREST_K", "GALLERY_SIZE", "JUDGE_HELD_OUT")
+    problems += config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     problems += config.in_range(cfg, "SHIFT", 0, 27) + config.in_range(cfg, "SYNTHETIC_SHARE", 0, 1, True, True)
     if cfg.IMPRESSIONS < cfg.BATCH_SIZE:
         problems.append(f"IMPRESSIONS ({cfg.IMPRESSIONS}) must be at least BATCH_SIZE ({cfg.BATCH_SIZE})")
@@ -127,17 +128,15 @@ def check(cfg):
     config.reject(problems)
 
 
-def train_and_test(cfg, x, y, x_test, y_test, seed, model=None, impressions=None, shift=None):
-    """Train a fresh classifier (default: 04's CNN; ``model`` builds another) with ``seed`` for
-    ``impressions`` (default IMPRESSIONS) images, each moved by up to ``shift`` (default SHIFT)
-    pixels; test it on the real test set."""
+def train_and_test(cfg, x, y, x_test, y_test, seed):
+    """Train a fresh classifier (04's CNN) with ``seed`` for IMPRESSIONS images, each moved by up to
+    SHIFT pixels; test it on the real test set."""
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    model = model() if model else build_classifier(cfg.FILTERS, cfg.DENSE_UNITS)
-    seen = train_classifier(model, x, y, impressions or cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed,
-                            shift=cfg.SHIFT if shift is None else shift, verbose=cfg.VERBOSE)
+    model = build_classifier(cfg.FILTERS, cfg.DENSE_UNITS)
+    seen = train_classifier(model, x, y, cfg.IMPRESSIONS, cfg.BATCH_SIZE, seed, shift=cfg.SHIFT, verbose=cfg.VERBOSE)
     pred = predict_classes(model, x_test)
-    return model, {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
+    return {"accuracy": float(np.mean(pred == y_test)), "images_seen": seen,
                    "confusion": confusion_counts(y_test, pred).tolist(),
                    "wrong": np.flatnonzero(pred != y_test).tolist(),  # test images it got wrong
                    "seconds": round(time.perf_counter() - start, 1)}  # wall time, training and testing
@@ -155,7 +154,7 @@ def accuracy_runs(cfg, sets, x_test, y_test, records, runs_path, repeats, descri
             key = run_key(name, seed, records[name])
             if key not in runs or (hard is not None and "wrong" not in runs[key]):  # (older runs kept no mistakes)
                 print(f"training on {descriptions[name]} ({len(x)} images), seed {seed}")
-                runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)[1]
+                runs[key] = train_and_test(cfg, x, y, x_test, y_test, seed)
                 write_json(runs_path, runs)
             print(f"{descriptions[name]}, seed {seed}: real test accuracy {runs[key]['accuracy']:.2%}")
     rows = []

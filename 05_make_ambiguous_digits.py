@@ -47,7 +47,7 @@ SEED = 5050  # pair i draws its noise (and its verifier's dropout) with seed SEE
 DRAW_BATCH = 500  # noise vectors per search-and-verify round (fewer at the end: about as many as still needed)
 MAX_DRAWS = 20000  # give up on a pair after drawing this many images
 
-# the verifier and its verdict: defaults in models/defaults.py, shared with 02-07 and bench/ (--help lists them)
+# the verifier and its verdict: defaults in models/defaults.py, shared with 02, 06, 07 and bench/ (--help lists them)
 from models.defaults import (DROPOUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,  # noqa: E402, F401
                              MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
                              OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,

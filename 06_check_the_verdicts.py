@@ -26,7 +26,7 @@ import numpy as np
 from models import paths
 from models.classifier import predict_classes
 from models.data import load_dataset, rotated, to_classifier_input
-from models.device import tune_for_device
+from models.device import tune_for_device, use_all_devices
 from models.files import write_json, write_text
 from models.generated import load_ambiguous, load_generated
 from models.judges import get_judge, get_verifier
@@ -35,12 +35,13 @@ from models.pretrained import SOURCES
 from models.record import make_record
 from models.trust import aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information
 from models.trust_report import report_markdown, save_figures
+from models.verdict import PRODUCT_VERIFIERS
 from models.verifier import ambiguity, resolve_precision, rule_width, verdicts, verifier_split, without_dropout
 
 # what is measured
 TEST_SUBSET = 0  # score at most this many real test images (0 = all 10,000)
-ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: the member of VERIFIER_SEED is 02's, the others trained here
-# (each about 15 min on 2 CPU cores, once)
+ENSEMBLE_SEEDS = (2024, 1, 2, 3, 4)  # deep ensemble: 02's verifier (seed 2024, shipped) and others trained here
+# (each about 15 min on 2 CPU cores, once); the first member gives the MC passes
 K_SWEEP = (1.0, 1.5, 2.0, 2.5, 3.0)  # widths (SDs) of the ambiguity rule tried; 02's is 2
 PASSES_SWEEP = (10, 30, 100)  # pass counts tried with each width (each image's first passes, of MC_PASSES)
 ANGLES = (0, 30, 60, 90, 120, 150, 180)  # test digits turned by these angles (degrees)
@@ -55,16 +56,16 @@ BORDERLINE_PASSES = 400  # passes more for the borderline images, to see whether
 # shared with 02-07 and bench/ (--help lists them); every image gets MC_PASSES passes here (the scores need each)
 from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
                              INDEPENDENT_SEED, JUDGE_HELD_OUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,
-                             MC_ROUND_PASSES, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
-                             VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
+                             MC_ROUND_PASSES, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SUBSET,
+                             VERIFIER_VAL_SIZE)
 
 # files
 GENERATED = f"{paths.GENERATED_OUTPUT['class_gans']}/generated.npz"  # 02's data, judged if there ("" = skip)
 AMBIGUOUS = f"{paths.AMBIGUOUS_OUTPUT}/ambiguous.npz"  # 05's between-class digits, judged if there ("" = skip)
-WEIGHTS_FROM = "auto"  # 02's verifier and 04's judge: trained here where they exist, else the shipped ones
+WEIGHTS_FROM = "auto"  # the members and 04's judge: trained here where they exist, else the shipped ones
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
-WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # 02's verifier and 04's judge are read from here
-ENSEMBLE_DIR = "weights/verifier_ensemble"  # the other members: seed_{s}/verifier_{VERIFIER}.weights.h5
+WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # 04's judge is read from here
+ENSEMBLE_DIR = "weights/verifier_ensemble"  # member of seed s: seed_{s}/verifier_{VERIFIER}.weights.h5
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights
 OUTPUT_DIR = "outputs/verdict_check"  # report.md, report.json, figures
 GALLERY_SIZE = 12  # the clear verdicts with wrong labels shown
@@ -75,7 +76,7 @@ PROBABILITIES = ["one pass", "MC mean", "ensemble"]  # the predictions calibrati
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = config.one_of(cfg, "VERIFIER", ("default", "reference")) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    problems = config.one_of(cfg, "VERIFIER", PRODUCT_VERIFIERS) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     problems += config.one_of(cfg, "MC_PRECISION", PRECISIONS)
     problems += config.at_least_one(cfg, "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE", "BORDERLINE_PASSES",
                                     "MC_ROUND_PASSES", "MC_MIN_PASSES")
@@ -93,12 +94,12 @@ def check(cfg):
 
 
 def load_members(cfg, mnist, output_dir):
-    """The ensemble: per seed, the verifier of the members' recipe, loaded or trained (the member of
-    VERIFIER_SEED is 02's, from WEIGHTS_DIR or shipped; the others from ENSEMBLE_DIR)."""
+    """The ensemble: per seed, the verifier of the members' recipe, loaded or trained in ENSEMBLE_DIR
+    (the member of 02's seed is the shipped verifier where none is trained there)."""
     members = []
     for seed in cfg.ENSEMBLE_SEEDS:
         recipe = SimpleNamespace(**{**vars(cfg), "VERIFIER_SEED": int(seed), "OOD_RATE": 0.0})
-        folder = cfg.WEIGHTS_DIR if seed == cfg.VERIFIER_SEED else paths.resolve(cfg.ENSEMBLE_DIR) / f"seed_{seed}"
+        folder = paths.resolve(cfg.ENSEMBLE_DIR) / f"seed_{seed}"
         print(f"ensemble member of seed {seed}:")
         members.append(get_verifier(recipe, mnist, output_dir, weights_dir=folder, floor=False,
                                     log_dir=output_dir / "members" / f"seed_{seed}").model)
@@ -286,6 +287,7 @@ def shift(members, singles, x, y, matched, cfg):
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
     check(cfg)
+    use_all_devices()
     tune_for_device(cfg, "MC_BATCH")
     cfg.MC_PRECISION = resolve_precision(cfg.MC_PRECISION)
     output_dir = paths.resolve(cfg.OUTPUT_DIR)

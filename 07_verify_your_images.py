@@ -35,7 +35,7 @@ from models.verifier import verdicts
 IMAGES = ""  # the .npz to verify (x: uint8 (N, 28, 28); y, optional: the intended digits)
 SEED = 2024  # the verifier's dropout stream
 
-# the verifier and its verdict: defaults in models/defaults.py, shared with 02-06 and bench/ (--help lists them)
+# the verifier and its verdict: defaults in models/defaults.py, shared with 02, 05, 06 and bench/ (--help lists them)
 from models.defaults import (DROPOUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,  # noqa: E402, F401
                              MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
                              OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
@@ -44,7 +44,7 @@ VERIFIER_FILE = ""  # a verifier's weights file to use instead ("" = the one the
 RETRAIN = False  # train a new verifier even where one exists (one made with other constants is refused)
 
 # files
-WEIGHTS_FROM = "auto"  # "auto": the verifier trained here where it exists, else the shipped one; or "shipped"
+WEIGHTS_FROM = "auto"  # "auto": the verifier trained here where it exists, else the shipped one; "shipped"; "trained"
 DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist): the verifier's training and test digits
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # verifier_{VERIFIER}.weights.h5 is read from / trained into here
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights (float16, in git, checked against MANIFEST.json)

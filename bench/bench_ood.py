@@ -69,7 +69,7 @@ GALLERY = 24  # per turned set, clear and typical images with a wrong label show
 RATES = (0.005, 0.01, 0.02, 0.05, 0.1)  # thresholds tried: the share of held-out real digits each flags
 GENERATED = "outputs/generated/generated.npz"  # 02's data: its raw draws join the threshold sweep ("" or absent: not)
 RAW = 10000  # of those raw draws, this many (evenly spaced over the file's digits)
-VERIFIER_FILE = ""  # a verifier's weights file with 02's density beside it ("" = the shipped verifier)
+VERIFIER_FILE = ""  # a verifier's weights file ("" = the shipped verifier); its density is fitted once if missing
 FASHION_DIR = ""  # folder of Fashion-MNIST's IDX gz files ("" = Debian's dataset-fashion-mnist)
 OUTPUT_DIR = "outputs/bench_ood"  # clear_wrong_{set}.png
 # the verdict: 02's (defaults in models/defaults.py)
@@ -167,7 +167,7 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
             row["auroc_vs_mnist_test"] = {s: round(auroc(scores[name][s], scores["mnist_test"][s]), 4)
                                           for s in scores[name]}
         print(json.dumps(row), flush=True)
-    sweep(cfg, model, density, constants, mnist, {name: (kept[name], y) for name, (_, y) in sets.items()}, mc)
+    sweep(cfg, model, density, constants, mnist, {name: (kept[name], y) for name, (_, y) in sets.items()})
     x = x_test[: cfg.COST_IMAGES]
     times = {"ood_score": lambda: atypicality(features(density["features"], x), density),
              "adaptive_mc": lambda: mc_predict(model, x, **mc),
@@ -184,7 +184,7 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
                       "ood_share_of_fixed": round(seconds["ood_score"] / seconds["fixed_100_passes"], 3)}), flush=True)
 
 
-def sweep(cfg, model, density, constants, mnist, judged, mc):
+def sweep(cfg, model, density, constants, mnist, judged):
     """One ``ood_rate`` line per rate of RATES: the threshold that flags that share of the held-out
     validation digits, and what it makes of each set's verdicts (``judged``: {set: (verdicts, labels)})
     and of 02's raw draws (``generated_raw``, where GENERATED exists): the share flagged (ambiguous or

@@ -12,6 +12,7 @@ recorded in weights/verifier_default.json. Needs the float32 weights of the PART
 (and of the judge, with JUDGE=float32) trained here at the defaults.
 """
 
+import contextlib
 import functools
 import json
 import sys
@@ -91,10 +92,12 @@ def check_classifiers(judge, cfg, roots):
         judge.load_weights(paths.independent_classifier(root))
         out[precision] = {"judge_test_accuracy": float(np.mean(predict_classes(judge, x_test) == y_test))}
     for precision, root in roots.items():  # the MC verdicts alone (no out-of-distribution verdict), the same seed
-        copy = SimpleNamespace(**{**vars(cfg), "SHIPPED_DIR": root, "WEIGHTS_DIR": root, "WEIGHTS_FROM": "shipped",
-                                  "MC_PRECISION": "float32", "OOD_RATE": 0.0, "VERBOSE": 0})
-        verdict.prepare(copy)
-        verifier = get_verifier(copy, mnist, root, floor=False).model
+        copy = SimpleNamespace(**{**vars(cfg), "SHIPPED_DIR": root, "WEIGHTS_DIR": root, "MC_PRECISION": "float32",
+                                  "WEIGHTS_FROM": "shipped" if precision == "float16" else "trained",
+                                  "OOD_RATE": 0.0, "VERBOSE": 0})
+        with contextlib.redirect_stdout(sys.stderr):  # which file it read: stdout is the one JSON line
+            verdict.prepare(copy)
+            verifier = get_verifier(copy, mnist, paths.resolve("outputs/float16_check"), floor=False).model
         reseed_dropout(verifier, cfg.VERIFIER_SEED)
         scores = mc_scores(verifier, x_test, y_test, **verdict.options(copy))
         out[precision].update({f"verifier_{k}": scores[k] for k in ("accuracy", "rejection_rate", "ambiguity_rate")})

@@ -65,6 +65,8 @@ from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPEND
 WEIGHTS_FROM = "auto"  # the judges: trained here where they exist, else the shipped ones
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # where 02 and 04 keep the judges they trained
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights
+OUTPUT_DIR = paths.GENERATED_OUTPUT["class_gans"]  # where the verifier's floor is kept when it is measured here
+# (02's folder: the floor 02 measured is found there)
 VERBOSE = 0  # the judges' training, where there is any: 1 = progress bars
 
 
@@ -74,7 +76,7 @@ def judges(cfg, mnist):
     floor is found, not measured again)."""
     with contextlib.redirect_stdout(sys.stderr):  # which weights were chosen: stdout is the one JSON line
         verdict.prepare(cfg)
-        verifier = get_verifier(cfg, mnist, paths.resolve(paths.GENERATED_OUTPUT["class_gans"]))
+        verifier = get_verifier(cfg, mnist, paths.resolve(cfg.OUTPUT_DIR))
         classifier, _, _ = get_judge(cfg, "cnn", mnist)
     return verifier, classifier, judge_split(cfg, len(mnist[0][0]))[1]
 

@@ -3,17 +3,10 @@ every script gets it (``models.judges.get_verifier``), at models/defaults.py's r
 
 import contextlib
 import sys
-from types import SimpleNamespace
-
-from models import defaults, paths
+from models import paths
+from models.config import shared_defaults as default_settings
 from models.data import load_dataset
 from models.judges import get_verifier
-
-
-def default_settings(**overrides):
-    """models/defaults.py's settings as a namespace, with ``overrides``."""
-    return SimpleNamespace(**{**{name: getattr(defaults, name) for name in dir(defaults) if name.isupper()},
-                              **overrides})
 
 
 def shipped_verifier(precision, verifier_file="", ood=True, mnist=None):

@@ -58,6 +58,15 @@ def knob_names(path):
     return {name for name in names if CONSTANT.match(name)}
 
 
+def shared_defaults(**overrides):
+    """``models/defaults.py``'s knobs as a namespace, with ``overrides``: for a benchmark or a test
+    that needs the verifier's, the verdict's or the judges' settings without a script."""
+    from models import defaults
+
+    return SimpleNamespace(**{**{name: getattr(defaults, name) for name in dir(defaults) if CONSTANT.match(name)},
+                              **overrides})
+
+
 def script_defaults(path):
     """The knobs a script file sets to literal values, read as data (the script is not run),
     as a namespace ``resolve`` takes: how a benchmark starts from a script's defaults without

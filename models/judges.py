@@ -58,7 +58,7 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
     val, train = verifier_split(cfg, len(x_train))
     if path.is_file() and not getattr(cfg, "RETRAIN", False):
         print(f"verifier: {paths.shown(path)} ({source})")
-        require_match(path, record, "rerun with --RETRAIN=1 to train a new verifier")
+        require_match(path, record, _redo(cfg, "to train a new verifier"))
         model = build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)
         load_weights(model, path, "delete it and rerun to retrain it")
     else:
@@ -75,6 +75,11 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
     return Verifier(model, density, info, path)
 
 
+def _redo(cfg, what):
+    """How to make a new one, for a script with or without a RETRAIN knob."""
+    return f"rerun with --RETRAIN=1 {what}" if hasattr(cfg, "RETRAIN") else f"delete it and rerun {what}"
+
+
 def _locate(cfg, mnist_train, weights_dir):
     """``(recipe, weights file, "trained" | "shipped" | "VERIFIER_FILE")``: VERIFIER_FILE with the
     recipe its record names, else the verifier of ``cfg``'s recipe chosen by WEIGHTS_FROM."""
@@ -83,10 +88,16 @@ def _locate(cfg, mnist_train, weights_dir):
         if not path.is_file():
             raise UserError(f"VERIFIER_FILE={cfg.VERIFIER_FILE!r} does not exist: name a verifier's "
                             "*.weights.h5, or leave it empty for the one of the recipe's constants.")
-        recipe = read_record(path, "name another VERIFIER_FILE")["constants"]
+        if getattr(cfg, "RETRAIN", False):
+            raise UserError("RETRAIN=1 would train over VERIFIER_FILE: leave one of them out.")
+        recipe = (read_record(path, "name another VERIFIER_FILE") or {}).get("constants", {})
         names = VERIFIER_CONSTANTS | OUTLIER_CONSTANTS
+        if not VERIFIER_CONSTANTS <= set(recipe):
+            raise UserError(f"{paths.shown(path)} records no verifier recipe (VERIFIER, DROPOUT, ...): name a "
+                            "verifier trained by 02 or bench/train_verifier_variant.py.")
         recipe = {name: value for name, value in recipe.items() if name in names}
-        return SimpleNamespace(**{**vars(cfg), **recipe}), path, "VERIFIER_FILE"
+        shipped = paths.resolve(cfg.SHIPPED_DIR) in path.resolve().parents  # its density and floor: kept elsewhere
+        return SimpleNamespace(**{**vars(cfg), **recipe}), path, "shipped" if shipped else "VERIFIER_FILE"
     record = verifier_record(cfg, mnist_train)
     shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
     path, source = choose(paths.verifier(weights_dir, cfg.VERIFIER), shipped,
@@ -180,7 +191,7 @@ def get_judge(cfg, kind, mnist):
     info_path = sidecar(path)
     if path.is_file() and not getattr(cfg, "RETRAIN", False):
         print(f"independent {kind} judge: {paths.shown(path)} ({source})")
-        require_match(path, record, "rerun with --RETRAIN=1 to train it again")
+        require_match(path, record, _redo(cfg, "to train it again"))
         model = build_judge(cfg, kind)
         load_weights(model, path, "delete it and rerun to retrain it")
         info = _read_json(info_path)

@@ -3,8 +3,9 @@
 ``problems`` checks them before any work, ``prepare`` resolves what depends on the
 device, ``options`` turns them into ``models.verifier.verdicts``' keywords, and
 ``constants`` names the ones a verdict depends on (for records); ``mc_text`` and
-``ood_text`` say them in words for reports. Every script and benchmark that verifies
-images goes through these, so none can run a rule with half its settings.
+``ood_text`` say them in words for reports. Every script and benchmark that gives 02's
+verdict goes through these, so none can run a rule with half its settings (06 and
+bench/bench_adaptive_mc.py also run the fixed rule and the rule's parts, on purpose).
 """
 
 import re
@@ -48,7 +49,8 @@ def problems(cfg, ood=True):
     """Problem sentences for the verifier's, the verdict's and (``ood``) the out-of-distribution
     settings, checked before any work."""
     found = [] if cfg.VERIFIER in PRODUCT_VERIFIERS else [
-        f"VERIFIER must be one of {', '.join(PRODUCT_VERIFIERS)}, got {cfg.VERIFIER!r}"]
+        f"VERIFIER must be one of {', '.join(PRODUCT_VERIFIERS)}, got {cfg.VERIFIER!r} (other architectures: "
+        "bench/train_verifier_variant.py, then VERIFIER_FILE)"]
     found += [] if 0 <= cfg.DROPOUT < 1 else [f"DROPOUT must lie in [0, 1), got {cfg.DROPOUT}"]
     found += [f"{name} must be at least 1, got {getattr(cfg, name)}" for name in
               ("VERIFIER_EPOCHS", "VERIFIER_BATCH_SIZE", "VERIFIER_VAL_SIZE") if getattr(cfg, name) < 1]

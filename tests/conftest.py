@@ -46,15 +46,13 @@ TINY_VERIFIER = dict(VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=
 def tiny_verifier(tmp_path_factory, mnist):
     """A verifier of the TINY_VERIFIER recipe, trained once for every test that needs one (with its
     density and its floor under those MC settings): the overrides that make a script find it."""
-    from types import SimpleNamespace
-
-    from models import defaults, verdict
+    from models import verdict
+    from models.config import shared_defaults
     from models.judges import get_verifier
 
     root = tmp_path_factory.mktemp("tiny_verifier")
     found = {"WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "none"), **TINY_VERIFIER}
-    cfg = SimpleNamespace(**{**{name: getattr(defaults, name) for name in dir(defaults) if name.isupper()},
-                             **found, "WEIGHTS_FROM": "auto", "VERBOSE": 0})
+    cfg = shared_defaults(**found, WEIGHTS_FROM="auto", VERBOSE=0)
     verdict.prepare(cfg)
     get_verifier(cfg, mnist, root / "out")
     return found

@@ -1,6 +1,8 @@
 """07: the verdict on a user's own images, with a tiny verifier."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +18,12 @@ def script():
 
 
 def run(script, tiny_verifier, images, output_dir, **overrides):
-    return script.main(**{**tiny_verifier, "IMAGES": str(images), "OUTPUT_DIR": str(output_dir), "GALLERY_SIZE": 4,
-                          "VERBOSE": 0, **overrides})
+    """07 with a copy of the tiny verifier (its floor under other settings is written beside it)."""
+    weights = output_dir.parent / f"{output_dir.name}_weights"
+    if Path(tiny_verifier["WEIGHTS_DIR"]).is_dir() and not weights.exists():
+        shutil.copytree(tiny_verifier["WEIGHTS_DIR"], weights)
+    return script.main(**{**tiny_verifier, "WEIGHTS_DIR": str(weights), "IMAGES": str(images),
+                          "OUTPUT_DIR": str(output_dir), "GALLERY_SIZE": 4, "VERBOSE": 0, **overrides})
 
 
 def test_your_own_images_get_verdicts_with_an_ood_flag(script, tiny_verifier, mnist, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.checkpoint import export_generator
-from models import paths
+from models import defaults, paths
 from models.classifier import build_classifier, predict_classes
 from models.data import to_classifier_input
 from models.config import UserError
@@ -156,13 +156,13 @@ def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shi
 def test_02_on_the_shipped_weights_keeps_digits_the_shipped_independent_classifier_agrees_with(generator, tmp_path):
     """What a fresh clone gets: 02 draws and verifies with the weights in git, trains nothing,
     and 04's shipped independent classifier gives at least 98% of what it keeps the intended label."""
-    s02, s04 = load_script("02_generate_and_verify.py"), load_script("04_train_classifier_on_synthetic.py")
+    s02 = load_script("02_generate_and_verify.py")
     s02.main(GENERATOR=generator, N_PER_CLASS=30, DRAW_BATCH=100, WEIGHTS_FROM="shipped",
              WEIGHTS_DIR=str(tmp_path / "untouched"), OUTPUT_DIR=str(tmp_path / "out"), VERBOSE=0)
     assert not (tmp_path / "untouched").exists()
     judge_file = paths.independent_classifier(paths.resolve(paths.PRETRAINED_WEIGHTS))
     check(judge_file)
-    judge = build_classifier(s04.FILTERS, s04.DENSE_UNITS)
+    judge = build_classifier(defaults.FILTERS, defaults.DENSE_UNITS)
     judge.load_weights(judge_file)
     with np.load(tmp_path / "out" / "generated.npz") as f:
         x, y = f["x_train"], f["y_train"]

@@ -1,15 +1,9 @@
 """The verdict's settings: one set of defaults (models/defaults.py), checked and handed on whole."""
 
-from types import SimpleNamespace
-
 import pytest
 
 from models import defaults, verdict
-
-
-def settings(**overrides):
-    return SimpleNamespace(**{**{name: getattr(defaults, name) for name in dir(defaults) if name.isupper()},
-                              **overrides})
+from models.config import shared_defaults as settings
 
 
 def test_the_defaults_make_a_verdict():

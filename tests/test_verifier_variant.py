@@ -15,8 +15,6 @@ from conftest import REPO, TINY_VERIFIER, load_script
 sys.path.insert(0, str(REPO / "bench"))
 import train_verifier_variant  # noqa: E402
 
-pytestmark = pytest.mark.slow  # the research variants' benchmark: .ci/run runs them after the rest
-
 RECIPE = {name: value for name, value in TINY_VERIFIER.items() if name.startswith("VERIFIER_")}
 
 
@@ -29,6 +27,7 @@ def exposed(tmp_path_factory):
     return folder, path
 
 
+@pytest.mark.slow  # a verifier trained: .ci/run runs it after the rest
 def test_the_variant_records_its_constants_and_draws_its_non_digits(exposed):
     folder, path = exposed
     constants = read_record(path)["constants"]
@@ -40,6 +39,7 @@ def test_the_variant_records_its_constants_and_draws_its_non_digits(exposed):
     assert path.stat().st_mtime_ns == stamp, "made with these constants: kept, not trained again"
 
 
+@pytest.mark.slow  # a verifier trained: .ci/run runs it after the rest
 def test_a_script_judges_with_it_only_when_named(exposed, mnist, tmp_path):
     folder, path = exposed
     script = load_script("07_verify_your_images.py")
