@@ -36,7 +36,7 @@ from models.judges import get_verifier
 from models.mc import reseed_dropout
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose
-from models.record import differences, fingerprint, make_record, matches, read_record
+from models.record import fingerprint, make_record, matches, reusable
 from models.verifier import verdicts, without_dropout
 
 # what to make
@@ -149,11 +149,7 @@ def make_pair(i, a, b, mixed, verifier, density, deterministic, cfg, progbar):
 
 def load_finished_pair(a, b, path, record):
     """``(arrays, counts)`` of a pair made earlier with ``record``, else ``(None, None)``."""
-    if not path.is_file():
-        return None, None
-    stale = differences(read_record(path), record)
-    if stale:
-        print(f"pair {a}-{b}: {paths.shown(path)} was made with {', '.join(stale)}: drawing it again")
+    if not reusable(path, record, f"pair {a}-{b}"):
         return None, None
     with np.load(path) as f:
         return {name: f[name] for name in KEPT_ARRAYS}, json.loads(str(f["counts"]))

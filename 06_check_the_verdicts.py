@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 
-from models import paths
+from models import paths, verdict
 from models.classifier import predict_classes
 from models.data import load_dataset, rotated, to_classifier_input
 from models.device import tune_for_device, use_all_devices
@@ -35,7 +35,6 @@ from models.pretrained import SOURCES
 from models.record import make_record
 from models.trust import aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information
 from models.trust_report import report_markdown, save_figures
-from models.verdict import PRODUCT_VERIFIERS
 from models.verifier import ambiguity, resolve_precision, rule_width, verdicts, verifier_split, without_dropout
 
 # what is measured
@@ -76,7 +75,7 @@ PROBABILITIES = ["one pass", "MC mean", "ensemble"]  # the predictions calibrati
 
 def check(cfg):
     """Reject impossible constants before any data is loaded."""
-    problems = config.one_of(cfg, "VERIFIER", PRODUCT_VERIFIERS) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
+    problems = config.one_of(cfg, "VERIFIER", verdict.PRODUCT_VERIFIERS) + config.one_of(cfg, "WEIGHTS_FROM", SOURCES)
     problems += config.one_of(cfg, "MC_PRECISION", PRECISIONS)
     problems += config.at_least_one(cfg, "ROTATED", "BINS", "VERIFIER_EPOCHS", "GALLERY_SIZE", "BORDERLINE_PASSES",
                                     "MC_ROUND_PASSES", "MC_MIN_PASSES")
@@ -104,12 +103,6 @@ def load_members(cfg, mnist, output_dir):
         members.append(get_verifier(recipe, mnist, output_dir, weights_dir=folder, floor=False,
                                     log_dir=output_dir / "members" / f"seed_{seed}").model)
     return members
-
-
-def adaptive_rule(cfg):
-    """02's adaptive rule as ``mc_predict``'s keywords."""
-    return {"passes": cfg.MC_PASSES, "batch": cfg.MC_BATCH, "rule": "adaptive", "round_passes": cfg.MC_ROUND_PASSES,
-            "min_passes": cfg.MC_MIN_PASSES}
 
 
 def mc_passes(model, x, cfg, count=None):
@@ -187,7 +180,7 @@ def one_pass_confidence(model, single, mnist_train, cfg):
     x_val = mnist_train[0][verifier_split(recipe, len(mnist_train[0]))[0]]
     print(f"02's rule on {len(x_val)} held-out validation digits, for the one-pass threshold")
     reseed_dropout(model, cfg.SEED)
-    share = float(verdicts(model, x_val, **adaptive_rule(cfg))["ambiguous"].mean())
+    share = float(verdicts(model, x_val, **verdict.mc_options(cfg, "adaptive"))["ambiguous"].mean())
     top = single.predict(to_classifier_input(x_val), batch_size=1024, verbose=0).max(axis=1)
     return float(np.quantile(top, share)), share
 
@@ -215,7 +208,7 @@ def stability(model, x, first, cfg):
         widths.append(width)
         extended.append(width_more)
         reseed_dropout(model, seed)
-        mean, sd, used = mc_predict(model, x, **adaptive_rule(cfg))
+        mean, sd, used = mc_predict(model, x, **verdict.mc_options(cfg, "adaptive"))
         adaptive.append((rule_width(mean, sd), float(used.mean())))
     rows = []
     for count in cfg.PASSES_SWEEP:

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from flops import machine, matmul_flops_per_second  # noqa: E402
 from models import paths  # noqa: E402
+from models.verdict import mc_options  # noqa: E402
 from models.checkpoint import load_generator  # noqa: E402
 from models.data import load_dataset, to_classifier_input, to_uint8  # noqa: E402
 from models.device import devices, tuned  # noqa: E402
@@ -88,8 +89,7 @@ def main(**overrides):
     verifier, half = (shipped_verifier(p, ood=False, mnist=mnist).model for p in ("float32", "bfloat16"))
     generated, real = images(cfg)
     x = np.concatenate([generated, real])
-    rule = {"passes": cfg.MC_PASSES, "batch": cfg.MC_BATCH}
-    adaptive = {**rule, "rule": "adaptive", "round_passes": cfg.MC_ROUND_PASSES, "min_passes": cfg.MC_MIN_PASSES}
+    rule, adaptive = mc_options(cfg, "fixed"), mc_options(cfg, "adaptive")
     mc_predict(verifier, x[:64], **rule)  # warm-up: compile both rules' calls
     mc_predict(verifier, x[:64], **adaptive)
     mc_predict(half, x[:64], **adaptive)

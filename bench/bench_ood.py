@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from flops import machine  # noqa: E402
 from models import paths, verdict  # noqa: E402
+from models.config import shared_defaults  # noqa: E402
 from models.data import load_dataset, rotated, to_classifier_input  # noqa: E402
 from models.files import save_figure  # noqa: E402
 from models.plots import captioned_grid  # noqa: E402
@@ -53,7 +54,7 @@ from models.typicality import (COVARIANCES, atypicality, feature_layers, feature
                                features, fit, threshold)
 from models.trust import auroc  # noqa: E402
 from models.verifier import verdicts, verifier_split, without_dropout  # noqa: E402
-from shipped import default_settings, shipped_verifier  # noqa: E402
+from shipped import shipped_verifier  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)
 ANGLES = (30, 90)  # rotations (degrees) of the shifted digit sets
@@ -81,7 +82,7 @@ def verifier(cfg):
     """The verifier (02's precision) with its density, and the constants that made both (its
     record's recipe, the density's settings)."""
     found = shipped_verifier(cfg.MC_PRECISION, cfg.VERIFIER_FILE)
-    constants = {**vars(default_settings()), **read_record(found.path)["constants"]}
+    constants = {**vars(shared_defaults()), **read_record(found.path)["constants"]}
     return found.model, found.path, found.density, constants
 
 
@@ -131,8 +132,7 @@ def judge(cfg, model, density, constants, mnist, fashion_test):
             "uniform_noise": (noise(cfg.NOISE, cfg.SEED + 1), None),
             **{f"mnist_test_rotated_{a}": (rotated(x_test, a), y_test) for a in cfg.ANGLES}}
     deterministic = without_dropout(model, constants["VERIFIER"])
-    scores, options = {}, verdict.options(cfg)
-    mc = {name: value for name, value in options.items() if name != "confidence"}
+    scores, options, mc = {}, verdict.options(cfg), verdict.mc_options(cfg)
     kept = {}  # each set's verdicts, for the threshold sweep
     for name, (x, y) in sets.items():
         reseed_dropout(model, cfg.SEED)

@@ -68,12 +68,16 @@ def shared_defaults(**overrides):
 
 
 def script_defaults(path):
-    """The knobs a script file sets to literal values, read as data (the script is not run),
-    as a namespace ``resolve`` takes: how a benchmark starts from a script's defaults without
-    importing it. Knobs set by an expression (paths from ``models.paths``) are left out."""
+    """The knobs a script file sets to literal values or imports from ``models.defaults``, read as
+    data (the script is not run), as a namespace ``resolve`` takes: how a benchmark starts from a
+    script's defaults without importing it. Knobs set by an expression (paths from
+    ``models.paths``) are left out."""
     namespace = {"__file__": str(path)}
+    shared = vars(shared_defaults())
     for node in ast.parse(Path(path).read_text()).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if isinstance(node, ast.ImportFrom) and node.module == SHARED:
+            namespace.update({alias.asname or alias.name: shared[alias.name] for alias in node.names})
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 namespace[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError:

@@ -18,14 +18,14 @@ from models.gan import generate_images
 from models.generated import draws_needed
 from models.mc import reseed_dropout
 from models.pretrained import choose
-from models.record import differences, read_record
+from models.record import reusable
 from models.verdict import options
 from models.verifier import verdicts
 
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous", "ambiguous": "accepted and ambiguous"}
-SAVED = ("mean", "sd", "passes", "challenger", "ambiguous", "atypicality")  # the verdicts generated.npz keeps
 KEPT = ["x", "mean", "sd", "passes", "challenger", "ambiguous", "atypicality"]  # per digit, one row per kept image
+SAVED = tuple(name for name in KEPT if name != "x")  # the verdicts generated.npz keeps beside the images
 
 
 def load_generators(cfg):
@@ -123,17 +123,9 @@ def raw_draws(k, generator, cfg, scale):
 def load_finished_digit(k, path, record):
     """``(arrays, counts)`` of digit ``k`` generated earlier with ``record``, else ``(None, None)``
     (saying why, when a file made with other settings is there)."""
-    if not path.is_file():
-        return None, None
-    stale = differences(read_record(path), record)
-    if stale:
-        print(f"digit {k}: {paths.shown(path)} was made with {', '.join(stale)}: drawing it again")
+    if not reusable(path, record, f"digit {k}"):
         return None, None
     with np.load(path) as f:
-        if "x_atypical_rejected" not in f.files:
-            print(f"digit {k}: {paths.shown(path)} was made by an older 02 (no out-of-distribution verdicts): "
-                  "drawing it again")
-            return None, None
         arrays = {name: f[name] for name in f.files if name not in ("record", "counts")}
         return arrays, Counter(json.loads(str(f["counts"])))
 

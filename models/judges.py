@@ -50,8 +50,7 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
     or trained into ``weights_dir`` (default WEIGHTS_DIR) when none matches; with its density
     and, where ``floor``, its verdicts on the real test digits under ``cfg``'s verdict settings."""
     (x_train, y_train), (x_test, y_test) = mnist
-    cfg, path, source = _locate(cfg, (x_train, y_train), paths.resolve(weights_dir or cfg.WEIGHTS_DIR))
-    record = verifier_record(cfg, (x_train, y_train))
+    cfg, path, source, record = _locate(cfg, (x_train, y_train), paths.resolve(weights_dir or cfg.WEIGHTS_DIR))
     # the shipped verifier's density and floor under other settings than those shipped: made here once, kept
     kept_here = output_dir / "verifier" / f"shipped_{cfg.VERIFIER}" if source == "shipped" else None
     keras.utils.set_random_seed(cfg.VERIFIER_SEED)
@@ -81,8 +80,9 @@ def _redo(cfg, what):
 
 
 def _locate(cfg, mnist_train, weights_dir):
-    """``(recipe, weights file, "trained" | "shipped" | "VERIFIER_FILE")``: VERIFIER_FILE with the
-    recipe its record names, else the verifier of ``cfg``'s recipe chosen by WEIGHTS_FROM."""
+    """``(recipe, weights file, "trained" | "shipped" | "VERIFIER_FILE", the recipe's record)``:
+    VERIFIER_FILE with the recipe its record names, else the verifier of ``cfg``'s recipe chosen by
+    WEIGHTS_FROM."""
     if getattr(cfg, "VERIFIER_FILE", ""):
         path = paths.resolve(cfg.VERIFIER_FILE)
         if not path.is_file():
@@ -97,13 +97,14 @@ def _locate(cfg, mnist_train, weights_dir):
                             "verifier trained by 02 or bench/train_verifier_variant.py.")
         recipe = {name: value for name, value in recipe.items() if name in names}
         shipped = paths.resolve(cfg.SHIPPED_DIR) in path.resolve().parents  # its density and floor: kept elsewhere
-        return SimpleNamespace(**{**vars(cfg), **recipe}), path, "shipped" if shipped else "VERIFIER_FILE"
+        cfg = SimpleNamespace(**{**vars(cfg), **recipe})
+        return cfg, path, "shipped" if shipped else "VERIFIER_FILE", verifier_record(cfg, mnist_train)
     record = verifier_record(cfg, mnist_train)
     shipped = paths.verifier(paths.resolve(cfg.SHIPPED_DIR), cfg.VERIFIER)
     path, source = choose(paths.verifier(weights_dir, cfg.VERIFIER), shipped,
                           "trained" if getattr(cfg, "RETRAIN", False) else cfg.WEIGHTS_FROM,
                           lambda p: matches(p, record))
-    return cfg, path, source
+    return cfg, path, source, record
 
 
 def _density(cfg, model, path, kept_here, train, held_out):

@@ -97,6 +97,17 @@ def matches(path, wanted):
     return Path(path).is_file() and not differences(read_record(path), wanted)
 
 
+def reusable(path, wanted, label):
+    """True if ``path`` exists and was made with the record ``wanted``; where a file made with
+    other settings is there, says so (``label``: what it holds, e.g. "digit 3")."""
+    if not Path(path).is_file():
+        return False
+    stale = differences(read_record(path), wanted)
+    if stale:
+        print(f"{label}: {shown(path)} was made with {', '.join(stale)}: drawing it again")
+    return not stale
+
+
 def require_match(path, wanted, redo):
     """Raise a UserError unless ``path`` was made with ``wanted``; ``redo`` says how to redo it."""
     problems = differences(read_record(path, f"delete it, or {redo}"), wanted)

@@ -28,10 +28,16 @@ def constants(cfg):
 
 
 def options(cfg):
-    """The verdict settings as ``models.verifier.verdicts``' keywords: the MC constants as
-    ``mc_predict``'s and, under the one-pass rule, the confidence below which an image is ambiguous."""
-    mc = {keyword: getattr(cfg, name) for name, keyword in MC_KEYWORDS.items()}
-    return {**mc, "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
+    """The verdict settings as ``models.verifier.verdicts``' keywords: ``mc_options`` and, under the
+    one-pass rule, the confidence below which an image is ambiguous."""
+    return {**mc_options(cfg), "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
+
+
+def mc_options(cfg, rule=None):
+    """The MC constants as ``mc_predict``'s keywords; ``rule`` in place of MC_RULE (for a measurement
+    of one rule whatever the script's)."""
+    mc = {keyword: getattr(cfg, name) for name, keyword in MC_KEYWORDS.items() if name != "MC_RULE"}
+    return {**mc, "rule": rule or cfg.MC_RULE}
 
 
 def prepare(cfg):

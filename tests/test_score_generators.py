@@ -11,6 +11,7 @@ import pytest
 from models import paths
 from models.checkpoint import load_generator
 from models.classifier import build_classifier
+from models.config import shared_defaults
 from models.files import load_weights
 from models.typicality import saved_density
 from models.verifier import VERIFIERS
@@ -19,12 +20,11 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 import score_generators  # noqa: E402
-from shipped import default_settings  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a benchmark's JSON line, on the shipped judges: .ci/run runs them after the rest
 
 SHIPPED = paths.resolve(paths.PRETRAINED_WEIGHTS)
-CFG = default_settings(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEAREST_K=3)  # 02's verdict, fewer passes
+CFG = shared_defaults(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEAREST_K=3)  # 02's verdict, fewer passes
 
 
 @pytest.fixture(scope="module")
