@@ -1,5 +1,7 @@
+import fcntl
 import gzip
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -45,14 +47,21 @@ TINY_VERIFIER = dict(VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=
 @pytest.fixture(scope="session")
 def tiny_verifier(tmp_path_factory, mnist):
     """A verifier of the TINY_VERIFIER recipe, trained once for every test that needs one (with its
-    density and its floor under those MC settings): the overrides that make a script find it."""
+    density and its floor under those MC settings): the overrides that make a script find it.
+    Under pytest-xdist the workers share it: the first to ask trains it, the others wait for it."""
     from models import verdict
     from models.config import shared_defaults
     from models.judges import get_verifier
 
-    root = tmp_path_factory.mktemp("tiny_verifier")
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tiny_verifier"
+    root.mkdir(exist_ok=True)
     found = {"WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "none"), **TINY_VERIFIER}
-    cfg = shared_defaults(**found, WEIGHTS_FROM="auto", VERBOSE=0)
-    verdict.prepare(cfg)
-    get_verifier(cfg, mnist, root / "out")
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if training fails
+        if not (root / "done").is_file():
+            cfg = shared_defaults(**found, WEIGHTS_FROM="auto", VERBOSE=0)
+            verdict.prepare(cfg)
+            get_verifier(cfg, mnist, root / "out")
+            (root / "done").touch()
     return found

@@ -1,6 +1,7 @@
 """Shipped weights: float16 copies with a SHA256 manifest, chosen by 02 and 04 when none are trained here."""
 
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -15,7 +16,7 @@ from models.data import select_class, to_gan_range
 from models.files import save_weights, write_json
 from models.pretrained import MANIFEST, check, choose, main, sha256, ship
 
-from conftest import load_script
+from conftest import TINY_VERIFIER, load_script
 from test_02_generate_and_verify import image_generator
 
 
@@ -89,9 +90,10 @@ def test_a_file_the_manifest_does_not_list_is_refused(classifier_files):
 
 
 @pytest.fixture(scope="module")
-def shipped_02(tmp_path_factory, mnist):
-    """A digit-1 generator and a tiny verifier trained here by 02, then shipped to their own folder."""
+def shipped_02(tmp_path_factory, mnist, tiny_verifier):
+    """A digit-1 generator and the tiny verifier, found here by 02, then shipped to their own folder."""
     root = tmp_path_factory.mktemp("shipped02")
+    shutil.copytree(tiny_verifier["WEIGHTS_DIR"], root / "weights")
     (x_train, y_train), _ = mnist
     first = to_gan_range(select_class(x_train, y_train, 1)[:1])[0]
     export_generator(image_generator(first), root / "weights" / "class_gans" / "generator_1.weights.h5",
@@ -105,9 +107,8 @@ def shipped_02(tmp_path_factory, mnist):
 
 
 def run_02(s02, root, **overrides):
-    settings = dict(CLASSES="1", N_PER_CLASS=20, MC_PASSES=10, DRAW_BATCH=16, MAX_DRAWS=400, VERIFIER_EPOCHS=1,
-                    VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500, GALLERY_SIZE=4, VERBOSE=0,
-                    GENERATOR_DIR=str(root / "none"), WEIGHTS_DIR=str(root / "none"),
+    settings = dict(CLASSES="1", N_PER_CLASS=20, DRAW_BATCH=16, MAX_DRAWS=400, **TINY_VERIFIER, GALLERY_SIZE=4,
+                    VERBOSE=0, GENERATOR_DIR=str(root / "none"), WEIGHTS_DIR=str(root / "none"),
                     SHIPPED_DIR=str(root / "shipped"), OUTPUT_DIR=str(root / "out"))
     s02.main(**{**settings, **overrides})
 
