@@ -11,25 +11,28 @@ from models.files import save_figure, write_csv  # noqa: E402
 
 
 def image_grid(images, ncols=10, title=None, row_labels=None):
-    """uint8 images (N, 28, 28) laid out in rows of ``ncols``; returns the figure."""
+    """uint8 images (N, 28, 28) laid out in rows of ``ncols``, white between them; returns the
+    figure. One picture on one axes: far quicker to draw than an axes per image."""
     images = np.asarray(images)
-    nrows = int(np.ceil(len(images) / ncols))
+    n, size = len(images), images.shape[1]
+    nrows, cell = max(1, -(-n // ncols)), size + GRID_GAP
+    canvas = np.full((nrows * cell - GRID_GAP, ncols * cell - GRID_GAP), 255, np.uint8)
+    for i, image in enumerate(images.reshape(n, size, -1)):
+        row, col = divmod(i, ncols)
+        canvas[row * cell : row * cell + size, col * cell : col * cell + size] = image
     height = nrows * 0.8 + (0.4 if title else 0)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, height), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    if row_labels is not None:
-        for row, label in enumerate(row_labels):
-            axes[row, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=12)
+    fig = plt.figure(figsize=(ncols * 0.8, height))
+    ax = fig.add_axes((0, 0, 1, 1 - 0.45 / height if title else 1))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    for row, label in enumerate(row_labels if row_labels is not None else []):
+        ax.text(-GRID_GAP, row * cell + size / 2, str(label), ha="right", va="center", fontsize=12)
     if title:
         fig.suptitle(title, y=1 - 0.1 / height)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05, top=1 - 0.45 / height if title else 1)
     return fig
+
+
+GRID_GAP = 2  # white pixels between the images of a grid
 
 
 def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
