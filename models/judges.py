@@ -4,8 +4,9 @@
 ones (``WEIGHTS_FROM``), or a new one trained when none matches the recipe's constants;
 its density of training-digit features (the out-of-distribution verdict); its floor, the
 verdicts it gives the real MNIST test digits. Each is made once and kept beside the
-weights (or, for the shipped verifier under other settings than shipped, in the output
-folder). ``get_judge`` does the same for the independent classifiers that score
+weights; for the shipped verifier under other settings than those shipped (another
+precision, a GPU's batch, other MC or OOD constants), in ``WEIGHTS_DIR/shipped/``, where
+every output folder finds it. ``get_judge`` does the same for the independent classifiers that score
 generated data (never the verifier that filtered it).
 """
 
@@ -50,9 +51,10 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
     or trained into ``weights_dir`` (default WEIGHTS_DIR) when none matches; with its density
     and, where ``floor``, its verdicts on the real test digits under ``cfg``'s verdict settings."""
     (x_train, y_train), (x_test, y_test) = mnist
-    cfg, path, source, record = _locate(cfg, (x_train, y_train), paths.resolve(weights_dir or cfg.WEIGHTS_DIR))
-    # the shipped verifier's density and floor under other settings than those shipped: made here once, kept
-    kept_here = output_dir / "verifier" / f"shipped_{cfg.VERIFIER}" if source == "shipped" else None
+    weights_dir = paths.resolve(weights_dir or cfg.WEIGHTS_DIR)
+    cfg, path, source, record = _locate(cfg, (x_train, y_train), weights_dir)
+    # the shipped verifier's density and floors under other settings than those shipped: made here once, kept
+    kept_here = weights_dir / "shipped" / f"verifier_{cfg.VERIFIER}" if source == "shipped" else None
     keras.utils.set_random_seed(cfg.VERIFIER_SEED)
     val, train = verifier_split(cfg, len(x_train))
     if path.is_file() and not getattr(cfg, "RETRAIN", False):
@@ -67,11 +69,23 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
         return Verifier(model, density, None, path)
     subset = cfg.VERIFIER_SUBSET or None
     wanted = _measurement(cfg, record, path, density)
-    floor_path = kept_here.with_name(kept_here.name + "_floor.json") if kept_here else sidecar(path)
-    info = next((info for info in map(_read_json, (sidecar(path), floor_path))
-                 if info.get("measured_with") == wanted and "test_per_class" in info), None)
-    info = info or _measure_floor(cfg, model, density, x_test[:subset], y_test[:subset], wanted, floor_path)
+    kept = kept_here.with_name(kept_here.name + ".floors.json") if kept_here else None
+    if source == "shipped" and floors_path(path).is_file():
+        check_shipped(path, floors_path(path))
+    found = [_read_json(sidecar(path)), *_read_json(floors_path(path), []), *(_read_json(kept, []) if kept else [])]
+    info = next((info for info in found if info.get("measured_with") == wanted and "test_per_class" in info), None)
+    if info is None:
+        info = _measure_floor(cfg, model, density, x_test[:subset], y_test[:subset], wanted)
+        if kept:  # one more floor for the shipped verifier, beside those measured before
+            write_json(kept, [*_read_json(kept, []), info])
+        else:
+            write_json(sidecar(path), info)
     return Verifier(model, density, info, path)
+
+
+def floors_path(weights_file):
+    """The floors shipped beside a verifier's weights under other settings than its ``.json``'s: a list."""
+    return sidecar(weights_file).with_suffix(".floors.json")
 
 
 def _redo(cfg, what):
@@ -131,8 +145,8 @@ def _density(cfg, model, path, kept_here, train, held_out):
     return density
 
 
-def _read_json(path):
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _read_json(path, default=None):
+    return json.loads(path.read_text()) if path.is_file() else ({} if default is None else default)
 
 
 def _measurement(cfg, record, path, density):
@@ -145,8 +159,8 @@ def _measurement(cfg, record, path, density):
     return {"verifier": record, "weights": fingerprint(path), **ood, **mc}
 
 
-def _measure_floor(cfg, model, density, x_test, y_test, measured_with, info_path):
-    """The verifier's verdicts on the real test images (its floor), written to ``info_path``."""
+def _measure_floor(cfg, model, density, x_test, y_test, measured_with):
+    """The verifier's verdicts on the real test images: its floor."""
     print(f"verifying the {len(x_test)} real MNIST test images ({mc_text(cfg)})")
     reseed_dropout(model, cfg.VERIFIER_SEED)
     scores = mc_scores(model, x_test, y_test, density=density, **options(cfg))
@@ -159,7 +173,6 @@ def _measure_floor(cfg, model, density, x_test, y_test, measured_with, info_path
     print(f"verifier on the real MNIST test set ({scores['mean_passes']:.1f} MC passes per image on average): "
           f"accuracy {scores['accuracy']:.2%}, out of distribution {scores['ood_rate']:.2%}, ambiguous "
           f"{scores['ambiguity_rate']:.2%} of the accepted")
-    write_json(info_path, info)
     return info
 
 

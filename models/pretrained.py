@@ -7,10 +7,10 @@ The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mn
 ``.json``). ``choose`` picks a file trained here or its shipped copy; a shipped file is
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
-The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) is fitted on
-the shipped float16 verifier itself: 02 on the shipped weights writes it to
-outputs/generated/verifier/shipped_default.density.npz; ``python -m models.pretrained --density``
-ships that file.
+The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) and its
+floors under other precisions than its ``.json``'s (``verifier_default.floors.json``) are
+measured on the shipped float16 verifier itself: 02 or 07 on the shipped weights writes them
+to weights/shipped/; ``python -m models.pretrained --density`` or ``--floors`` ships that file.
 """
 
 import hashlib
@@ -82,11 +82,12 @@ def ship(weights_files, from_dir, to_dir):
     write_json(manifest_path, dict(sorted(listed.items())))
 
 
-def ship_density(source, to_dir):
-    """Copy the shipped verifier's density, fitted on it by 02, beside it in ``to_dir`` and list it in the manifest."""
+def ship_measured(source, to_dir):
+    """Copy a file measured on the shipped verifier by 02 or 07 (its density, its floors) beside it
+    in ``to_dir`` and list it in the manifest."""
     if not source.is_file():
         sys.exit(f"Missing {paths.shown(source)}: run 02_generate_and_verify.py on the shipped verifier first.")
-    target = Path(to_dir) / "verifier_default.density.npz"
+    target = Path(to_dir) / source.name
     target.write_bytes(source.read_bytes())
     manifest_path = Path(to_dir) / MANIFEST
     listed = {**json.loads(manifest_path.read_text()), target.name: sha256(target)}
@@ -141,9 +142,10 @@ def main(args=None):
     """Ship the weights trained here at the default places (run once the defaults are final);
     with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
     args = sys.argv[1:] if args is None else args
-    if args == ["--density"]:
-        fitted = paths.resolve(paths.GENERATED_OUTPUT["class_gans"]) / "verifier" / "shipped_default.density.npz"
-        return ship_density(fitted, paths.resolve(paths.PRETRAINED_WEIGHTS))
+    measured = {"--density": "verifier_default.density.npz", "--floors": "verifier_default.floors.json"}
+    if len(args) == 1 and args[0] in measured:
+        source = paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / measured[args[0]]
+        return ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
     files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"), paths.verifier(weights, "default"),

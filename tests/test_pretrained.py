@@ -14,7 +14,7 @@ from models.data import to_classifier_input
 from models.config import UserError
 from models.data import select_class, to_gan_range
 from models.files import save_weights, write_json
-from models.pretrained import MANIFEST, check, choose, main, sha256, ship
+from models.pretrained import MANIFEST, check, choose, main, sha256, ship, ship_measured
 
 from conftest import TINY_VERIFIER, load_script
 from test_02_generate_and_verify import image_generator
@@ -119,17 +119,36 @@ def test_02_uses_the_shipped_weights_when_none_are_trained_here_and_says_so(ship
     printed = capsys.readouterr().out
     assert "generators of class_gans for digit 1: " in printed and "shipped/class_gans (shipped)" in printed
     assert "shipped/verifier_default.weights.h5 (shipped)" in printed
-    assert not (root / "none").exists(), "nothing may be trained when the shipped weights fit"
+    assert not list((root / "none").rglob("*.weights.h5")), "nothing may be trained when the shipped weights fit"
     with np.load(root / "out" / "generated.npz") as f:
         inputs = json.loads(str(f["record"]))["inputs"]
         assert (f["mean"].argmax(axis=1) == 1).all() and len(f["y_train"]) == 20
     assert inputs["verifier"] == sha256(root / "shipped" / "verifier_default.weights.h5")
     assert inputs["generator of digit 1"] == sha256(root / "shipped" / "class_gans" / "generator_1.weights.h5")
-    # its floor was measured for other weights (the float32 ones it was shipped from): measured once, then read back
+    # its floor was measured for other weights (the float32 ones it was shipped from): measured once, kept where
+    # every output folder finds it, then read back
     assert "verifying the 2000 real MNIST test images" in printed
-    assert (root / "out" / "verifier" / "shipped_default_floor.json").is_file()
-    run_02(s02, root, OUTPUT_DIR=str(root / "out"))
+    kept = root / "none" / "shipped" / "verifier_default.floors.json"
+    assert [info["measured_with"]["MC_PASSES"] for info in json.loads(kept.read_text())] == [20]
+    run_02(s02, root, OUTPUT_DIR=str(root / "elsewhere"))
     assert "verifying the" not in capsys.readouterr().out
+    run_02(s02, root, MC_PASSES=10, OUTPUT_DIR=str(root / "elsewhere"))  # another setting: one more floor
+    assert [info["measured_with"]["MC_PASSES"] for info in json.loads(kept.read_text())] == [20, 10]
+
+
+def test_02_reads_the_floors_shipped_beside_the_verifier(shipped_02, tmp_path, capsys):
+    s02, root = shipped_02
+    shipped = tmp_path / "shipped"
+    shutil.copytree(root / "shipped", shipped)
+    run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "a"))
+    assert "verifying the" in capsys.readouterr().out
+    (tmp_path / "w" / "shipped" / "verifier_default.floors.json").rename(shipped / "verifier_default.floors.json")
+    with pytest.raises(UserError, match=r"verifier_default.floors.json is not listed in .*MANIFEST.json"):
+        run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "b"))
+    ship_measured(shipped / "verifier_default.floors.json", shipped)  # listed in the manifest: read, not measured
+    run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "b"))
+    assert "verifying the" not in capsys.readouterr().out
+    assert not (tmp_path / "w" / "shipped" / "verifier_default.floors.json").exists()
 
 
 def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
