@@ -16,6 +16,13 @@ generators) and real MNIST test images, all in this process:
 - mean passes per image, and verdicts per second of the fixed and the adaptive rule.
 ``sweep``: the same on A's passes for other margins of the rule (``settled``'s ``z`` and
 ``clear_z``): mean passes, the error on its own passes, and the disagreement with B.
+``levers``: ways to make the verdict cheaper, each against the adaptive rule at the defaults
+(``SEEDS_PER_RULE`` float32 runs above): rounds' size and minimum passes and the futility stop
+(``sequential``'s ``futility_passes``) on A's passes (``on_a``), and, timed on every image in
+this process (one dropout seed, ``LEVER_SEED``), the rounds in ``TIMED_LEVERS``: verdicts per
+second as a speed-up over the defaults, and the disagreement with A and B (mean of the two) to
+hold against the floor. (XLA is measured by running the bench under the JAX backend: Keras on
+TensorFlow refuses ``jit_compile`` for a model whose dropout draws random masks.)
 ``se_*``: bootstrap SEs (over images) of the differences they name.
 """
 
@@ -51,6 +58,11 @@ SWEEP_Z = (2.0, 3.0, 4.0)  # settled's z (ambiguous stops) tried on A's passes
 SWEEP_CLEAR_Z = (0.0, 0.5, 1.0, 2.0, 3.0)  # settled's clear_z (clear stops) tried on A's passes
 BOOTSTRAP = 2000  # resamples of the images for the SE of the difference
 SEEDS_PER_RULE = 3  # dropout seeds of the adaptive rule, in float32 and in bfloat16 each
+# the levers: "rounds=R/M" (MC_ROUND_PASSES R, MC_MIN_PASSES M), "futility=F" (stop hopeless images from F passes on)
+SWEEP_LEVERS = ("rounds=5/5", "rounds=5/10", "rounds=10/20", "rounds=20/20", "futility=20", "futility=30",
+                "futility=50")  # tried on A's passes
+TIMED_LEVERS = ("rounds=10/10", "rounds=5/10")  # timed on every image
+LEVER_SEED = 30  # the dropout seed of the timed levers
 SEED = 0  # the draws' noise; the dropout seeds are SEED + 1 and 2 (fixed), + 10... and + 20... (adaptive)
 
 
@@ -76,6 +88,18 @@ def disagree(a, b):
     return (a != b).any(axis=0)
 
 
+def keywords(lever):
+    """A lever's name -> its keywords: ``mc_predict``'s for "rounds=R/M", ``sequential``'s for
+    "futility=F" (on A's passes only)."""
+    kind, _, value = lever.partition("=")
+    if kind == "rounds":
+        round_passes, min_passes = map(int, value.split("/"))
+        return {"round_passes": round_passes, "min_passes": min_passes}
+    if kind == "futility":
+        return {"futility_passes": int(value)}
+    raise config.ConfigError(f"unknown lever {lever!r}: use rounds=R/M or futility=F")
+
+
 def timed(function):
     start = time.perf_counter()
     out = function()
@@ -84,6 +108,10 @@ def timed(function):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
+    for lever in (*cfg.SWEEP_LEVERS, *cfg.TIMED_LEVERS):
+        keywords(lever)  # an unknown lever is refused before any work
+    if any(lever.startswith("futility") for lever in cfg.TIMED_LEVERS):
+        raise config.ConfigError("TIMED_LEVERS: the futility stop is measured on A's passes only (SWEEP_LEVERS)")
     cfg.MC_BATCH = cfg.MC_BATCH or tuned("MC_BATCH", *devices(), os.cpu_count() or 1)  # as 02 chooses it
     mnist = load_dataset("mnist")
     verifier, half = (shipped_verifier(p, ood=False, mnist=mnist).model for p in ("float32", "bfloat16"))
@@ -111,20 +139,31 @@ def main(**overrides):
             (mean, sd, used), seconds = timed(lambda: mc_predict(model, x, **adaptive))  # noqa: B023
             runs[name].append({"verdict": verdict(mean, sd), "used": used, "seconds": seconds})
 
-    def on_passes_of_a(**margins):
+    def on_passes_of_a(round_passes=cfg.MC_ROUND_PASSES, min_passes=cfg.MC_MIN_PASSES, **margins):
         mean, sd, used = sequential(lambda rows, done, count: passes_a[rows, done : done + count], len(x),
-                                    passes_a.shape[-1], cfg.MC_PASSES, cfg.MC_ROUND_PASSES, cfg.MC_MIN_PASSES,
-                                    **margins)
+                                    passes_a.shape[-1], cfg.MC_PASSES, round_passes, min_passes, **margins)
         return verdict(mean, sd), used
 
     own = disagree(on_passes_of_a()[0], full_a)
-    sweep = []
-    for z in cfg.SWEEP_Z:
-        for clear_z in cfg.SWEEP_CLEAR_Z:
-            swept, used_swept = on_passes_of_a(z=z, clear_z=clear_z)
-            sweep.append({"z": z, "clear_z": clear_z, "mean_passes": round(used_swept.mean(), 2),
-                          "error_on_own_passes": round(disagree(swept, full_a).mean(), 5),
-                          "vs_full_b": round(disagree(swept, full_b).mean(), 5)})
+
+    def on_a(**change):
+        swept, used_swept = on_passes_of_a(**change)
+        return {**change, "mean_passes": round(used_swept.mean(), 2),
+                "error_on_own_passes": round(disagree(swept, full_a).mean(), 5),
+                "vs_full_b": round(disagree(swept, full_b).mean(), 5)}
+
+    sweep = [on_a(z=z, clear_z=clear_z) for z in cfg.SWEEP_Z for clear_z in cfg.SWEEP_CLEAR_Z]
+    levers = {"on_a": [{"lever": name, **on_a(**keywords(name))} for name in cfg.SWEEP_LEVERS], "timed": []}
+    baseline = np.mean([r["seconds"] for r in runs["float32"]])
+    for name in cfg.TIMED_LEVERS:
+        change = keywords(name)
+        mc_predict(verifier, x[:64], **{**adaptive, **change})  # warm-up: its calls compiled
+        reseed_dropout(verifier, cfg.SEED + cfg.LEVER_SEED)
+        (mean, sd, used), seconds = timed(lambda: mc_predict(verifier, x, **{**adaptive, **change}))  # noqa: B023
+        v = verdict(mean, sd)
+        levers["timed"].append({"lever": name, "speedup": round(baseline / seconds, 2),
+                                "verdicts_per_s": round(len(x) / seconds, 1), "mean_passes": round(used.mean(), 2),
+                                "vs_full": round((disagree(v, full_a).mean() + disagree(v, full_b).mean()) / 2, 5)})
 
     floor = disagree(full_a, full_b).astype(float)
     versus = {name: np.mean([(disagree(r["verdict"], full_a).astype(float) + disagree(r["verdict"], full_b)) / 2
@@ -165,6 +204,7 @@ def main(**overrides):
         "bfloat16_adaptive_verdicts_per_s": round(len(x) / seconds["bfloat16"], 1),
         "bfloat16_speedup_over_float32_adaptive": round(seconds["float32"] / seconds["bfloat16"], 2),
         "sweep": sweep,
+        "levers": levers,
         "constants": vars(cfg),
     }))
 

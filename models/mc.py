@@ -123,9 +123,15 @@ def without_mc_dropout(model, dtype=None):
 
 
 def _adaptive(model, x, passes, batch, round_passes, min_passes):
-    """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``."""
+    """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``. The layers
+    before the first dropout run once per image, not once per round: the rounds start from
+    their output."""
+    trunk = split_at_first_dropout(model)[0]
+    x = np.concatenate([np.asarray(trunk.predict_on_batch(on_devices(split_evenly(x[i : i + batch]))))[
+        : len(x[i : i + batch])] for i in range(0, len(x), batch)])
+
     def next_passes(rows, done, count):
-        round_model, per_call = mc_model(model, count, per_pass=True), max(1, batch // count)
+        round_model, per_call = mc_model(model, count, per_pass=True, from_trunk=True), max(1, batch // count)
         out = np.zeros((len(rows), count, model.output.shape[-1]), np.float32)
         for start in range(0, len(rows), per_call):
             chunk = rows[start : start + per_call]
@@ -137,10 +143,16 @@ def _adaptive(model, x, passes, batch, round_passes, min_passes):
     return sequential(next_passes, len(x), model.output.shape[-1], passes, round_passes, min_passes)
 
 
-def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETTLED_Z, clear_z=CLEAR_Z):
+def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETTLED_Z, clear_z=CLEAR_Z,
+               futility_passes=0):
     """The adaptive rule over ``n`` images whose passes come from ``next_passes(rows, done, count)``:
     (len(rows), count, classes) probabilities of passes ``done`` to ``done + count`` of images
-    ``rows`` -> ``(mean, sd, used)``, as ``mc_predict``; ``z`` and ``clear_z`` as ``settled``'s."""
+    ``rows`` -> ``(mean, sd, used)``, as ``mc_predict``; ``z`` and ``clear_z`` as ``settled``'s.
+    ``futility_passes`` (0: never): from that many passes on, an image also stops once its
+    verdict could not settle even at the cap: its means and SDs so far, with the cap's SEs,
+    settle neither way (its verdict is then the one its passes so far give). Measured by
+    bench/bench_adaptive_mc.py and not used: it takes verdicts further from 100 passes' than
+    two runs of 100 passes are from each other."""
     probs = np.zeros((n, passes, classes), np.float32)
     used = np.zeros(n, np.int32)
     going = np.arange(n)
@@ -153,7 +165,11 @@ def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETT
         if done >= passes:
             break
         if done >= min_passes:
-            going = going[~settled(probs[going, :done], z, clear_z)]
+            so_far = probs[going, :done]
+            stop = settled(so_far, z, clear_z)
+            if futility_passes and done >= futility_passes:
+                stop |= ~settled(so_far, z, clear_z, n=passes)
+            going = going[~stop]
     mean, sd = np.zeros((n, classes), np.float32), np.zeros((n, classes), np.float32)
     for count in np.unique(used):
         rows = used == count
@@ -162,8 +178,10 @@ def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETT
     return mean, sd, used
 
 
-def settled(probs, z=SETTLED_Z, clear_z=CLEAR_Z):
+def settled(probs, z=SETTLED_Z, clear_z=CLEAR_Z, n=None):
     """Is each image's verdict decided by its passes so far? ``probs`` (N, n, classes) -> (N,) bool.
+    ``n``: the passes the SEs are taken at (default: those given; more asks whether the same
+    means and SDs would settle after ``n`` passes).
 
     The verdict (``ambiguity``) compares ``mean[top] - 2 sd[top]`` with ``mean[challenger] +
     2 sd[challenger]``; the n passes estimate both. Two ways to be settled:
@@ -182,7 +200,7 @@ def settled(probs, z=SETTLED_Z, clear_z=CLEAR_Z):
     Either way the settled verdict is the one the passes so far give.
     """
     probs = np.asarray(probs, np.float64)
-    n = probs.shape[1]
+    n = n or probs.shape[1]
     mean, sd = probs.mean(axis=1), probs.std(axis=1)
     order = np.argsort(-mean, axis=1, kind="stable")
     rows = np.arange(len(probs))
@@ -254,17 +272,18 @@ class PassStatistics(layers.Layer):
 _MC_MODELS = weakref.WeakKeyDictionary()
 
 
-def mc_model(model, passes, per_pass):
+def mc_model(model, passes, per_pass, from_trunk=False):
     """image -> each image's ``passes`` passes (N, passes, classes) if ``per_pass``, else
-    [MC mean, MC SD]; shares ``model``'s layers and is cached, so it compiles once."""
+    [MC mean, MC SD]; from the output of the layers before the first dropout instead of the
+    image if ``from_trunk``. Shares ``model``'s layers and is cached, so it compiles once."""
     cache = _MC_MODELS.setdefault(model, {})
-    if (passes, per_pass) not in cache:
+    if (passes, per_pass, from_trunk) not in cache:
         trunk, head = split_at_first_dropout(model)
-        image = keras.Input(model.input.shape[1:])
-        outputs = PerPass(passes)(head(RepeatEach(passes)(trunk(image))))
+        given = keras.Input(trunk.output.shape[1:] if from_trunk else model.input.shape[1:])
+        outputs = PerPass(passes)(head(RepeatEach(passes)(given if from_trunk else trunk(given))))
         outputs = outputs if per_pass else PassStatistics()(outputs)
-        cache[passes, per_pass] = keras.Model(image, outputs, name=f"{model.name}_mc{passes}")
-    return cache[passes, per_pass]
+        cache[passes, per_pass, from_trunk] = keras.Model(given, outputs, name=f"{model.name}_mc{passes}")
+    return cache[passes, per_pass, from_trunk]
 
 
 def reseed_dropout(model, seed):

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow  # a benchmark's JSON line: .ci/run runs them afte
 
 def test_one_json_line_of_disagreements_passes_and_speeds(capsys):
     bench_adaptive_mc.main(GENERATED_PER_DIGIT=3, REAL=30, MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5,
-                           BOOTSTRAP=20, SWEEP_Z="3", SWEEP_CLEAR_Z="0,1", SEEDS_PER_RULE=2)
+                           BOOTSTRAP=20, SWEEP_Z="3", SWEEP_CLEAR_Z="0,1", SEEDS_PER_RULE=2,
+                           SWEEP_LEVERS="rounds=5/5,futility=10", TIMED_LEVERS="rounds=10/10")
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     row = json.loads(lines[0])
@@ -30,3 +31,17 @@ def test_one_json_line_of_disagreements_passes_and_speeds(capsys):
     sweep = {s["clear_z"]: s for s in row["sweep"]}
     assert sweep[1.0]["mean_passes"] >= sweep[0.0]["mean_passes"], "a wider margin never stops an image sooner"
     assert sweep[1.0]["error_on_own_passes"] == row["rule_error_on_its_own_passes"], "the default margins"
+    on_a = {lever["lever"]: lever for lever in row["levers"]["on_a"]}
+    assert list(on_a) == ["rounds=5/5", "futility=10"]
+    assert on_a["rounds=5/5"]["error_on_own_passes"] == row["rule_error_on_its_own_passes"], "the defaults again"
+    assert on_a["futility=10"]["mean_passes"] <= on_a["rounds=5/5"]["mean_passes"], "a futility stop only stops"
+    assert [t["lever"] for t in row["levers"]["timed"]] == ["rounds=10/10"]
+    for timed in row["levers"]["timed"]:
+        assert timed["speedup"] > 0 and 0 <= timed["vs_full"] <= 1 and 5 <= timed["mean_passes"] <= 20
+
+
+def test_a_lever_it_cannot_time_is_refused_before_any_work():
+    with pytest.raises(bench_adaptive_mc.config.ConfigError, match="futility stop is measured on A's passes only"):
+        bench_adaptive_mc.main(TIMED_LEVERS="futility=10")
+    with pytest.raises(bench_adaptive_mc.config.ConfigError, match="unknown lever 'jit_compile'"):
+        bench_adaptive_mc.main(SWEEP_LEVERS="jit_compile")

@@ -86,6 +86,22 @@ def test_settled_on_hand_built_passes():
     assert settled(overlapping[None]).tolist() == [True], "overlapping by 4.5 SEs, class 0 ahead by as many"
 
 
+def test_the_futility_stop_ends_only_an_image_that_could_not_settle_by_the_cap():
+    probs = np.zeros((3, 100, 10), np.float32)
+    probs[0, :, 0] = 1.0  # a sure 0: settled at the first look
+    probs[1, :, :3] = 0.5, 0.45, 0.05  # the same every pass: a lead but no SD, so it settles neither way, ever
+    probs[2, 0::2, :2], probs[2, 1::2, :2] = (0.6, 0.4), (0.3, 0.7)  # 0.45 +- 0.15 against 0.55: settles late
+
+    def next_passes(rows, done, count):
+        return probs[rows, done : done + count]
+
+    _, _, used = sequential(next_passes, 3, 10, 100, 5, 5)
+    assert used.tolist() == [5, 100, 90]
+    mean, _, stopped = sequential(next_passes, 3, 10, 100, 5, 5, futility_passes=30)
+    assert stopped.tolist() == [5, 30, 90] and mean[1, 0] == 0.5  # the late one still settles
+    assert not settled(probs[1:2, :30])[0] and not settled(probs[1:2, :30], n=100)[0]  # hopeless at the cap too
+
+
 def test_the_fixed_rule_gives_the_verdicts_of_the_one_compiled_call_it_always_was():
     """The golden file holds the mean and SD of 100 passes of the shipped verifier (seed 2024,
     512 rows per call) on 24 real test images, written by mc_predict before the adaptive rule."""
