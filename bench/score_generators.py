@@ -65,8 +65,7 @@ from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPEND
 WEIGHTS_FROM = "auto"  # the judges: trained here where they exist, else the shipped ones
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # where 02 and 04 keep the judges they trained
 SHIPPED_DIR = paths.PRETRAINED_WEIGHTS  # the shipped weights
-OUTPUT_DIR = paths.GENERATED_OUTPUT["class_gans"]  # where the verifier's floor is kept when it is measured here
-# (02's folder: the floor 02 measured is found there)
+OUTPUT_DIR = paths.GENERATED_OUTPUT["class_gans"]  # where a verifier trained here writes its training curves
 VERBOSE = 0  # the judges' training, where there is any: 1 = progress bars
 
 

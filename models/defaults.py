@@ -20,8 +20,8 @@ VERIFIER_SEED = 2024  # its weights, dropout and validation split
 MC_PASSES = 100  # stochastic passes per image: the cap under the adaptive rule, every image's under "fixed"
 MC_RULE = "adaptive"  # "adaptive": an image stops once its verdict is settled; "fixed": MC_PASSES for every image;
 # "one_pass": one deterministic pass, ambiguous below ONE_PASS_CONFIDENCE
-MC_ROUND_PASSES = 10  # adaptive rule: passes per round, after which settled images stop
-MC_MIN_PASSES = 10  # adaptive rule: passes every image gets
+MC_ROUND_PASSES = 5  # adaptive rule: passes per round, after which settled images stop
+MC_MIN_PASSES = 5  # adaptive rule: passes every image gets
 ONE_PASS_CONFIDENCE = 0.9931  # one_pass rule: ambiguous below this top probability (flags as many held-out digits
 # as the adaptive rule; 06_check_the_verdicts.py measures it)
 MC_BATCH = 0  # rows (images x passes) per verifier call; 0 = chosen for the device (512 on a CPU, 16384 per GPU)

@@ -99,7 +99,7 @@ def ood_problems(cfg):
 
 
 def mc_text(cfg):
-    """How a script's images are verified, in words, e.g. '10 to 100 MC passes each, stopping once settled'."""
+    """How a script's images are verified, in words, e.g. '5 to 100 MC passes each, stopping once settled'."""
     if cfg.MC_RULE == "fixed":
         return f"{cfg.MC_PASSES} MC passes each, {cfg.MC_PRECISION}"
     if cfg.MC_RULE == "one_pass":

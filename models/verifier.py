@@ -8,6 +8,7 @@ mean and SD into a verdict is ``ambiguity``; ``verdicts`` is the two together, t
 path every script's verdicts take.
 """
 
+import os
 from pathlib import Path
 
 import keras
@@ -139,6 +140,10 @@ def native_bfloat16():
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) >= (8, 0)
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    capped = isa not in ("ALL", "DEFAULT") and not any(name in isa for name in ("BF16", "AMX", "AVX10"))
+    if backend == "tensorflow" and capped:  # TensorFlow's oneDNN held below its bfloat16 kernels
+        return False
     try:
         flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
     except (OSError, StopIteration):

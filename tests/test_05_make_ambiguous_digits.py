@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from models import paths
+from models import defaults, paths
 from models.classifier import build_classifier, predict_classes
 from models.config import ConfigError, UserError
 from models.files import load_weights
@@ -42,7 +42,8 @@ def test_npz_holds_02s_fields_and_its_verdicts_follow_the_ambiguity_rule(out):
         data = {name: f[name] for name in f.files}
     assert data["x_train"].shape == data["x_clear"].shape == (32, 28, 28) and data["x_train"].dtype == np.uint8
     assert data["mean"].shape == data["sd"].shape == (32, 10) and data["ambiguous"].all()
-    assert data["passes"].shape == (32,) and set(data["passes"]) <= set(range(10, 101, 10)), "rounds of 10, 100 at most"
+    rounds = defaults.MC_ROUND_PASSES
+    assert data["passes"].shape == (32,) and set(data["passes"]) <= set(range(rounds, 101, rounds)), "whole rounds"
     np.testing.assert_allclose(data["mean"].sum(axis=1), 1, atol=1e-4)
     assert (data["pair"] == [[4, 9]] * 16 + [[1, 7]] * 16).all()
     top, challenger, ambiguous = ambiguity(data["mean"], data["sd"])

@@ -9,7 +9,7 @@ import pytest
 from models.data import load_dataset
 from models.files import load_weights
 from models.mc import MCDropout, mc_model, mc_predict, reseed_dropout, sequential, settled
-from models.verifier import ambiguity, build, build_verifier
+from models.verifier import ambiguity, build, build_verifier, resolve_precision
 
 GOLDEN = Path(__file__).parent / "data" / "fixed_rule_verdicts.npz"
 SHIPPED_VERIFIER = Path(__file__).parent.parent / "weights" / "pretrained" / "verifier_default.weights.h5"
@@ -133,6 +133,11 @@ def test_the_one_pass_rule_is_one_pass_with_dropout_off():
     _, _, ambiguous = ambiguity(mean, sd, confidence=0.9)
     assert ambiguous.tolist() == [False, True], "a sure 2, and a tie below 0.9"
     assert ambiguity(mean, sd)[2].tolist() == [False, True], "SD 0: the 2-SD rule flags only the tie"
+
+
+def test_auto_precision_is_float32_where_onednn_is_held_below_its_bfloat16_kernels(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as on a CPU without AVX512-BF16: its convolutions fail
+    assert resolve_precision("auto") == "float32" and resolve_precision("bfloat16") == "bfloat16"
 
 
 def test_bfloat16_layers_keep_float32_weights_and_probabilities_and_the_verdicts_of_easy_digits():

@@ -35,4 +35,5 @@ def test_the_one_pass_rule_takes_its_threshold_with_it():
     assert "ONE_PASS_CONFIDENCE" in verdict.constants(settings(MC_RULE="one_pass"))
     assert "ONE_PASS_CONFIDENCE" not in verdict.constants(settings()), "a record holds only what the verdict used"
     assert verdict.options(settings(MC_RULE="fixed", MC_PASSES=7)) == {
-        "passes": 7, "batch": 0, "rule": "fixed", "round_passes": 10, "min_passes": 10, "confidence": None}
+        "passes": 7, "batch": 0, "rule": "fixed", "round_passes": defaults.MC_ROUND_PASSES,
+        "min_passes": defaults.MC_MIN_PASSES, "confidence": None}
