@@ -92,12 +92,17 @@ def keywords(lever):
     """A lever's name -> its keywords: ``mc_predict``'s for "rounds=R/M", ``sequential``'s for
     "futility=F" (on A's passes only)."""
     kind, _, value = lever.partition("=")
-    if kind == "rounds":
-        round_passes, min_passes = map(int, value.split("/"))
-        return {"round_passes": round_passes, "min_passes": min_passes}
-    if kind == "futility":
-        return {"futility_passes": int(value)}
-    raise config.ConfigError(f"unknown lever {lever!r}: use rounds=R/M or futility=F")
+    try:
+        if kind == "rounds":
+            round_passes, min_passes = map(int, value.split("/"))
+            return {"round_passes": round_passes, "min_passes": min_passes}
+        if kind == "futility" and int(value) > 0:
+            return {"futility_passes": int(value)}
+    except ValueError as err:
+        raise config.ConfigError(f"SWEEP_LEVERS and TIMED_LEVERS: cannot read {lever!r}: use rounds=R/M or "
+                                 "futility=F (whole numbers, F at least 1)") from err
+    raise config.ConfigError(f"SWEEP_LEVERS and TIMED_LEVERS: unknown lever {lever!r}: use rounds=R/M or futility=F "
+                             "(whole numbers, F at least 1)")
 
 
 def timed(function):

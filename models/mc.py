@@ -126,9 +126,9 @@ def _adaptive(model, x, passes, batch, round_passes, min_passes):
     """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``. The layers
     before the first dropout run once per image, not once per round: the rounds start from
     their output."""
-    trunk = split_at_first_dropout(model)[0]
-    x = np.concatenate([np.asarray(trunk.predict_on_batch(on_devices(split_evenly(x[i : i + batch]))))[
-        : len(x[i : i + batch])] for i in range(0, len(x), batch)])
+    trunk, rows = split_at_first_dropout(model)[0], np.arange(len(x))
+    x = np.concatenate([np.asarray(trunk.predict_on_batch(on_devices(x[split_evenly(np.resize(part, batch))])))[
+        : len(part)] for part in (rows[i : i + batch] for i in range(0, len(x), batch))])  # full calls: one shape
 
     def next_passes(rows, done, count):
         round_model, per_call = mc_model(model, count, per_pass=True, from_trunk=True), max(1, batch // count)

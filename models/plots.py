@@ -9,6 +9,8 @@ import numpy as np  # noqa: E402
 
 from models.files import save_figure, write_csv  # noqa: E402
 
+GRID_GAP = 2  # white pixels between the images of a grid
+
 
 def image_grid(images, ncols=10, title=None, row_labels=None):
     """uint8 images (N, 28, 28) laid out in rows of ``ncols``, white between them; returns the
@@ -30,9 +32,6 @@ def image_grid(images, ncols=10, title=None, row_labels=None):
     if title:
         fig.suptitle(title, y=1 - 0.1 / height)
     return fig
-
-
-GRID_GAP = 2  # white pixels between the images of a grid
 
 
 def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):

@@ -8,9 +8,10 @@ The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mn
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
 The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) and its
-floors under other precisions than its ``.json``'s (``verifier_default.floors.json``) are
-measured on the shipped float16 verifier itself: 02 or 07 on the shipped weights writes them
-to weights/shipped/; ``python -m models.pretrained --density`` or ``--floors`` ships that file.
+floors, its verdicts on the real test digits under the settings a CPU run at the defaults uses
+(``verifier_default.floors.json``, one per precision), are measured on the shipped float16
+verifier itself: 02, 05 or 07 on the shipped weights writes what is not shipped yet to
+weights/shipped/; ``python -m models.pretrained --density`` or ``--floors`` ships it.
 """
 
 import hashlib
@@ -83,12 +84,20 @@ def ship(weights_files, from_dir, to_dir):
 
 
 def ship_measured(source, to_dir):
-    """Copy a file measured on the shipped verifier by 02 or 07 (its density, its floors) beside it
-    in ``to_dir`` and list it in the manifest."""
+    """Copy a file measured on the shipped verifier by 02, 05 or 07 (its density; its floors, added to
+    those shipped, a floor measured with the same settings replaced) beside it in ``to_dir`` and
+    list it in the manifest."""
     if not source.is_file():
-        sys.exit(f"Missing {paths.shown(source)}: run 02_generate_and_verify.py on the shipped verifier first.")
+        sys.exit(f"Missing {paths.shown(source)}: run 02_generate_and_verify.py or 07_verify_your_images.py on the "
+                 "shipped verifier with the settings to ship first.")
     target = Path(to_dir) / source.name
-    target.write_bytes(source.read_bytes())
+    if source.name.endswith(".floors.json") and target.is_file() and target.resolve() != source.resolve():
+        new = json.loads(source.read_text())
+        kept = [info for info in json.loads(target.read_text())
+                if info["measured_with"] not in [n["measured_with"] for n in new]]
+        write_json(target, kept + new)
+    else:
+        target.write_bytes(source.read_bytes())
     manifest_path = Path(to_dir) / MANIFEST
     listed = {**json.loads(manifest_path.read_text()), target.name: sha256(target)}
     write_json(manifest_path, dict(sorted(listed.items())))

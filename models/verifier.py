@@ -126,7 +126,8 @@ def resolve_precision(setting):
 
 def native_bfloat16():
     """Does the device the backend computes on have bfloat16 arithmetic: a GPU of compute
-    capability 8 or more (A100, H100, ...), or a CPU with AVX512-BF16 or AMX?"""
+    capability 8 or more (A100, H100, ...), or a CPU with AVX512-BF16 or AMX (and TensorFlow's oneDNN not
+    held below them by ONEDNN_MAX_CPU_ISA)?"""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -141,7 +142,7 @@ def native_bfloat16():
         if gpus:
             return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) >= (8, 0)
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    capped = isa not in ("ALL", "DEFAULT") and not any(name in isa for name in ("BF16", "AMX", "AVX10"))
+    capped = isa not in ("ALL", "DEFAULT") and not any(name in isa for name in ("BF16", "FP16", "AMX", "AVX10"))
     if backend == "tensorflow" and capped:  # TensorFlow's oneDNN held below its bfloat16 kernels
         return False
     try:

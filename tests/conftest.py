@@ -1,7 +1,6 @@
 import fcntl
 import gzip
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -45,7 +44,7 @@ TINY_VERIFIER = dict(VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=
 
 
 @pytest.fixture(scope="session")
-def tiny_verifier(tmp_path_factory, mnist):
+def tiny_verifier(tmp_path_factory, mnist, request):
     """A verifier of the TINY_VERIFIER recipe, trained once for every test that needs one (with its
     density and its floor under those MC settings): the overrides that make a script find it.
     Under pytest-xdist the workers share it: the first to ask trains it, the others wait for it."""
@@ -54,7 +53,7 @@ def tiny_verifier(tmp_path_factory, mnist):
     from models.judges import get_verifier
 
     base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tiny_verifier"
+    root = (base.parent if hasattr(request.config, "workerinput") else base) / "tiny_verifier"  # a worker's: shared
     root.mkdir(exist_ok=True)
     found = {"WEIGHTS_DIR": str(root / "weights"), "SHIPPED_DIR": str(root / "none"), **TINY_VERIFIER}
     with open(root / "lock", "w") as lock:

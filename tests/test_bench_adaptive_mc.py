@@ -10,9 +10,8 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "bench"))
 import bench_adaptive_mc  # noqa: E402
 
-pytestmark = pytest.mark.slow  # a benchmark's JSON line: .ci/run runs them after the rest
 
-
+@pytest.mark.slow  # a benchmark's JSON line: .ci/run runs them after the rest
 def test_one_json_line_of_disagreements_passes_and_speeds(capsys):
     bench_adaptive_mc.main(GENERATED_PER_DIGIT=3, REAL=30, MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5,
                            BOOTSTRAP=20, SWEEP_Z="3", SWEEP_CLEAR_Z="0,1", SEEDS_PER_RULE=2,
@@ -45,3 +44,5 @@ def test_a_lever_it_cannot_time_is_refused_before_any_work():
         bench_adaptive_mc.main(TIMED_LEVERS="futility=10")
     with pytest.raises(bench_adaptive_mc.config.ConfigError, match="unknown lever 'jit_compile'"):
         bench_adaptive_mc.main(SWEEP_LEVERS="jit_compile")
+    with pytest.raises(bench_adaptive_mc.config.ConfigError, match="cannot read 'rounds=5'"):
+        bench_adaptive_mc.main(SWEEP_LEVERS="rounds=5")

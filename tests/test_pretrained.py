@@ -171,7 +171,7 @@ def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shi
     assert "training the default verifier" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # the shipped verifier on every real test digit where its floor is not shipped for this CPU
+@pytest.mark.slow  # the shipped verifier on every real test digit where its floor is not shipped for this device
 @pytest.mark.parametrize("generator", ["class_gans", "acgan"])
 def test_02_on_the_shipped_weights_keeps_digits_the_shipped_independent_classifier_agrees_with(generator, tmp_path):
     """What a fresh clone gets: 02 draws and verifies with the weights in git, trains nothing,
@@ -179,7 +179,7 @@ def test_02_on_the_shipped_weights_keeps_digits_the_shipped_independent_classifi
     s02 = load_script("02_generate_and_verify.py")
     s02.main(GENERATOR=generator, N_PER_CLASS=30, DRAW_BATCH=100, WEIGHTS_FROM="shipped",
              WEIGHTS_DIR=str(tmp_path / "untouched"), OUTPUT_DIR=str(tmp_path / "out"), VERBOSE=0)
-    assert not (tmp_path / "untouched").exists()
+    assert not list((tmp_path / "untouched").rglob("*.weights.h5")), "nothing may be trained"
     judge_file = paths.independent_classifier(paths.resolve(paths.PRETRAINED_WEIGHTS))
     check(judge_file)
     judge = build_classifier(defaults.FILTERS, defaults.DENSE_UNITS)
@@ -188,3 +188,20 @@ def test_02_on_the_shipped_weights_keeps_digits_the_shipped_independent_classifi
         x, y = f["x_train"], f["y_train"]
     assert np.bincount(y, minlength=10).tolist() == [30] * 10
     assert np.mean(predict_classes(judge, x) == y) >= 0.98
+
+
+def test_shipping_floors_adds_them_to_those_shipped(tmp_path):
+    shipped, measured = tmp_path / "shipped", tmp_path / "weights" / "shipped"
+    measured.mkdir(parents=True)
+    shipped.mkdir()
+    (shipped / MANIFEST).write_text("{}")
+    floor = {"float32": {"measured_with": {"MC_PRECISION": "float32"}, "test_ambiguity_rate": 0.02},
+             "bfloat16": {"measured_with": {"MC_PRECISION": "bfloat16"}, "test_ambiguity_rate": 0.03}}
+    write_json(shipped / "verifier_default.floors.json", [floor["float32"], floor["bfloat16"]])
+    again = {**floor["bfloat16"], "test_ambiguity_rate": 0.025}  # the same settings, measured anew
+    gpu = {"measured_with": {"MC_PRECISION": "bfloat16", "MC_BATCH": 16384}, "test_ambiguity_rate": 0.024}
+    write_json(measured / "verifier_default.floors.json", [again, gpu])
+    ship_measured(measured / "verifier_default.floors.json", shipped)
+    assert json.loads((shipped / "verifier_default.floors.json").read_text()) == [floor["float32"], again, gpu]
+    check_listed = json.loads((shipped / MANIFEST).read_text())
+    assert check_listed == {"verifier_default.floors.json": sha256(shipped / "verifier_default.floors.json")}

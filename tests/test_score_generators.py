@@ -87,6 +87,7 @@ def test_the_one_pass_rule_comes_with_its_threshold(judged, trained):
 def test_stdout_is_one_json_line_for_appending_to_a_table(capsys, tmp_path):
     """The rows are made with ``>> docs/....jsonl``: which weights the judges come from goes to stderr."""
     score_generators.main(GENERATOR_DIR=str(SHIPPED / "class_gans"), CLASSES="7", N_PER_CLASS=20, MC_PASSES=2,
-                          NAME="one_line", WEIGHTS_FROM="shipped", OUTPUT_DIR=str(tmp_path))
+                          NAME="one_line", WEIGHTS_FROM="shipped", WEIGHTS_DIR=str(tmp_path / "weights"),
+                          OUTPUT_DIR=str(tmp_path))
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out)["name"] == "one_line"
