@@ -72,12 +72,13 @@ def get_verifier(cfg, mnist, output_dir, weights_dir=None, floor=True, log_dir=N
     kept = kept_here.with_name(kept_here.name + ".floors.json") if kept_here else None
     if source == "shipped" and floors_path(path).is_file():
         check_shipped(path, floors_path(path))
-    found = [_read_json(sidecar(path)), *_read_json(floors_path(path), []), *(_read_json(kept, []) if kept else [])]
+    kept_floors = _read_json(kept, []) if kept else []
+    found = [_read_json(sidecar(path)), *_read_json(floors_path(path), []), *kept_floors]
     info = next((info for info in found if info.get("measured_with") == wanted and "test_per_class" in info), None)
     if info is None:
         info = _measure_floor(cfg, model, density, x_test[:subset], y_test[:subset], wanted)
         if kept:  # one more floor for the shipped verifier, beside those measured before
-            write_json(kept, [*_read_json(kept, []), info])
+            write_json(kept, [*kept_floors, info])
         else:
             write_json(sidecar(path), info)
     return Verifier(model, density, info, path)

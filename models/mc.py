@@ -126,9 +126,12 @@ def _adaptive(model, x, passes, batch, round_passes, min_passes):
     """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``. The layers
     before the first dropout run once per image, not once per round: the rounds start from
     their output."""
-    trunk, rows = split_at_first_dropout(model)[0], np.arange(len(x))
-    x = np.concatenate([np.asarray(trunk.predict_on_batch(on_devices(x[split_evenly(np.resize(part, batch))])))[
-        : len(part)] for part in (rows[i : i + batch] for i in range(0, len(x), batch))])  # full calls: one shape
+    trunk, features = split_at_first_dropout(model)[0], []
+    for start in range(0, len(x), batch):
+        rows = np.arange(start, min(start + batch, len(x)))
+        padded = split_evenly(np.resize(rows, batch))  # a full call every time, as in the rounds: one shape
+        features.append(np.asarray(trunk.predict_on_batch(on_devices(x[padded])))[: len(rows)])
+    x = np.concatenate(features)
 
     def next_passes(rows, done, count):
         round_model, per_call = mc_model(model, count, per_pass=True, from_trunk=True), max(1, batch // count)
@@ -150,9 +153,8 @@ def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETT
     ``rows`` -> ``(mean, sd, used)``, as ``mc_predict``; ``z`` and ``clear_z`` as ``settled``'s.
     ``futility_passes`` (0: never): from that many passes on, an image also stops once its
     verdict could not settle even at the cap: its means and SDs so far, with the cap's SEs,
-    settle neither way (its verdict is then the one its passes so far give). Measured by
-    bench/bench_adaptive_mc.py and not used: it takes verdicts further from 100 passes' than
-    two runs of 100 passes are from each other."""
+    settle neither way (its verdict is then the one its passes so far give). Only
+    bench/bench_adaptive_mc.py uses it: it moves verdicts beyond the 100-pass noise floor."""
     probs = np.zeros((n, passes, classes), np.float32)
     used = np.zeros(n, np.int32)
     going = np.arange(n)

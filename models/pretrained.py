@@ -93,9 +93,9 @@ def ship_measured(source, to_dir):
     target = Path(to_dir) / source.name
     if source.name.endswith(".floors.json") and target.is_file() and target.resolve() != source.resolve():
         new = json.loads(source.read_text())
-        kept = [info for info in json.loads(target.read_text())
-                if info["measured_with"] not in [n["measured_with"] for n in new]]
-        write_json(target, kept + new)
+        replaced = [info["measured_with"] for info in new]
+        write_json(target, [info for info in json.loads(target.read_text()) if info["measured_with"] not in replaced]
+                   + new)
     else:
         target.write_bytes(source.read_bytes())
     manifest_path = Path(to_dir) / MANIFEST
