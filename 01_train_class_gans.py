@@ -33,14 +33,18 @@ DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
 D_DROPOUT = 0.2  # dropout rate after each of D's conv layers
+D_SPECTRAL_NORM = False  # divide each of D's kernels by its largest singular value (SNGAN's spectral normalisation)
+D_MINIBATCH_STD = False  # give D the batch's variety as one more feature channel (ProGAN's minibatch SD)
 # training
 EPOCHS = 85  # passes over the digit's training images (about 6000 of them)
 BATCH_SIZE = 32  # images per D step and per G step
 LEARNING_RATE = 2e-4  # Adam step size, both networks
 BETA_1 = 0.5  # Adam first-moment decay
-LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy) or "least_squares" (LSGAN)
-REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images
+LOSS = "least_squares"  # adversarial loss: "non_saturating" (cross-entropy), "least_squares" (LSGAN) or "hinge"
+REAL_LABEL = 0.9  # one-sided label smoothing: D's target for real images (not with the hinge loss)
 D_STEPS = 1  # D steps (each on a new real batch) per G step
+R1_GAMMA = 0.0  # weight of the R1 penalty on D's slope at the real images (0 = none)
+AUGMENT = ()  # DiffAugment: changes made alike to every image D sees, of "translation", "cutout" (() = none)
 SEED = 1234  # digit k trains with seed SEED + k (weights, noise, batch order)
 # negatives: other digits' real images shown to D as generated ones
 NEGATIVE_SHARE = 0.0  # share of D's generated batch replaced by other digits' real images (0 = none)
@@ -75,9 +79,10 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
     record = digit_record(k, images, negatives, cfg)
     keras.utils.set_random_seed(cfg.SEED + k)
     gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
-              build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, name=f"discriminator_{k}"),
+              build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, f"discriminator_{k}", cfg.D_MINIBATCH_STD,
+                                  cfg.D_SPECTRAL_NORM),
               cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS,
-              negative_share=negative_share(k, cfg))
+              negative_share=negative_share(k, cfg), augment=cfg.AUGMENT, r1_gamma=cfg.R1_GAMMA)
     fixed_z = np.random.default_rng(cfg.SEED).standard_normal((50, cfg.LATENT_DIM), dtype=np.float32)
 
     def samples():  # what the exported generator would draw now

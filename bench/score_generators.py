@@ -55,6 +55,8 @@ N_PER_CLASS = 1000  # raw draws per class
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
 SEED = 0  # the draws' noise and the verifier's dropout stream
 NAME = ""  # a label for this row in the JSON line
+LATENT_SCALE_02 = config.script_defaults(REPO / "02_generate_and_verify.py")["LATENT_SCALE"]  # 02's draws' noise: \
+# as many draws at it are verified too (rejection and ambiguity as 02 counts them; 1.0 = skip)
 
 # the judges: 02's verifier and verdict, 04's independent classifier (defaults in models/defaults.py)
 from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
@@ -113,23 +115,32 @@ def train_seconds(cfg):
     return round(total, 1)
 
 
+def verified(k, x, verifier, density, cfg):
+    """02's verdicts on class ``k``'s draws ``x``: their rejection, out-of-distribution and ambiguity rates."""
+    reseed_dropout(verifier, cfg.SEED + k)
+    judged = verdicts(verifier, x, density, **verdict.options(cfg))
+    ood = judged.get("out_of_distribution", np.zeros(len(x), bool))
+    accepted = (judged["top"] == k) & ~ood
+    return {"rejection_rate": float(1 - accepted.mean()), "ood_rate": float(ood.mean()),
+            "ambiguity_rate": float((judged["ambiguous"] & accepted).sum() / max(accepted.sum(), 1))}
+
+
 def score_class(k, generator, verifier, density, classifier, real, floor, cfg):
     """Every number of one class's raw draws, and its real floor."""
     rng = np.random.default_rng(cfg.SEED + k)
     z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
     x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
-    reseed_dropout(verifier, cfg.SEED + k)
-    judged = verdicts(verifier, x, density, **verdict.options(cfg))
-    ood = judged.get("out_of_distribution", np.zeros(len(x), bool))
-    accepted, ambiguous = (judged["top"] == k) & ~ood, judged["ambiguous"]
+    at_02 = {}
+    if cfg.LATENT_SCALE_02 != 1.0:
+        wide = to_uint8(generate_images(generator, z * cfg.LATENT_SCALE_02, np.full(cfg.N_PER_CLASS, k, "int32")))
+        at_02 = {f"{key}_02": value for key, value in verified(k, wide, verifier, density, cfg).items()}
     n = min(cfg.N_PER_CLASS, len(real), len(floor))
     features = {name: extract_features(classifier, images[:n]) for name, images in
                 (("fake", x), ("real", real), ("floor", floor))}
     precision, recall = knn_precision_recall(features["real"], features["fake"], cfg.NEAREST_K)
     floor_precision, floor_recall = knn_precision_recall(features["real"], features["floor"], cfg.NEAREST_K)
     return {"class": k, "label_fidelity": float(np.mean(predict_classes(classifier, x) == k)),
-            "rejection_rate": float(1 - accepted.mean()), "ood_rate": float(ood.mean()),
-            "ambiguity_rate": float((ambiguous & accepted).sum() / max(accepted.sum(), 1)),
+            **verified(k, x, verifier, density, cfg), **at_02,
             "fid": fid(features["fake"], features["real"]), "fid_floor": fid(features["floor"], features["real"]),
             "precision": precision, "recall": recall, "precision_floor": floor_precision,
             "recall_floor": floor_recall, "fid_images": n}
@@ -159,6 +170,8 @@ def main(**overrides):
         "mean_ambiguity_rate": mean["ambiguity_rate"],
         "fid_over_floor": mean["fid"] / mean["fid_floor"],
         "mean_precision": mean["precision"], "mean_recall": mean["recall"],
+        **({"latent_scale_02": cfg.LATENT_SCALE_02, "rejection_rate_02": mean["rejection_rate_02"],
+            "ambiguity_rate_02": mean["ambiguity_rate_02"]} if cfg.LATENT_SCALE_02 != 1.0 else {}),
         "mc_rule": cfg.MC_RULE, "verifier_floor": {"rejection_rate": verifier.floor["test_rejection_rate"],
                                                    "ood_rate": verifier.floor["test_ood_rate"],
                                                    "ambiguity_rate": verifier.floor["test_ambiguity_rate"]},

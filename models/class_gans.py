@@ -7,6 +7,7 @@ defaults reads them with ``config.script_defaults`` and uses these same function
 """
 
 from models import config
+from models.augment import KINDS
 from models.data import select_class, to_gan_range
 from models.gan import LOSSES, negatives_per_batch
 from models.record import make_record
@@ -22,6 +23,8 @@ def problems(cfg):
             + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
             + config.in_range(cfg, "NEGATIVE_SHARE", 0, 1, high_open=True)
             + config.one_of(cfg, "LOSS", LOSSES)
+            + config.in_range(cfg, "R1_GAMMA", 0, float("inf"))
+            + config.each_one_of(cfg, "AUGMENT", KINDS)
             + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE")
             + negatives_problem(cfg))
 

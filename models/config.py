@@ -157,6 +157,12 @@ def one_of(cfg, name, choices):
     return [] if value in choices else [f"{name} must be one of {', '.join(choices)}, got {value!r}"]
 
 
+def each_one_of(cfg, name, choices):
+    """A problem sentence unless every item of tuple constant ``name`` is one of ``choices``."""
+    wrong = [item for item in getattr(cfg, name) if item not in choices]
+    return [f"{name} takes items from {', '.join(choices)}, got {', '.join(map(repr, wrong))}"] if wrong else []
+
+
 def distinct_digits(cfg, name="CLASSES"):
     """A problem sentence unless constant ``name`` is a non-empty tuple of distinct digits 0-9."""
     value = getattr(cfg, name)

@@ -16,11 +16,13 @@ def build_generator(latent_dim=100, width=64, name="generator"):
     return keras.Model(z, upsample_to_image(z, width), name=name)
 
 
-def build_discriminator(width=64, dropout=0.4, name="discriminator"):
-    """image (28, 28, 1) -> real/fake logit (1,)."""
+def build_discriminator(width=64, dropout=0.4, name="discriminator", minibatch_std=False, spectral_norm=False):
+    """image (28, 28, 1) -> real/fake logit (1,); ``minibatch_std``: see ``MinibatchStd``;
+    ``spectral_norm``: every kernel divided by its largest singular value (SNGAN)."""
     image = keras.Input((28, 28, 1), name="image")
-    features = image_features(image, width, dropout)
-    return keras.Model(image, layers.Dense(1, name="real_fake")(features), name=name)
+    features = image_features(image, width, dropout, minibatch_std, spectral_norm)
+    dense = SpectralDense if spectral_norm else layers.Dense
+    return keras.Model(image, dense(1, name="real_fake")(features), name=name)
 
 
 def upsample_to_image(x, width):
@@ -35,11 +37,12 @@ def upsample_to_image(x, width):
     return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
 
 
-def image_features(image, width, dropout, minibatch_std=False):
+def image_features(image, width, dropout, minibatch_std=False, spectral_norm=False):
     """The discriminator's body: an image -> a flat feature vector for its heads."""
     x = image
+    conv = SpectralConv2D if spectral_norm else layers.Conv2D
     for filters in (width, 2 * width):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
+        x = conv(filters, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(dropout)(x)
     if minibatch_std:
@@ -56,3 +59,50 @@ class MinibatchStd(layers.Layer):
     def call(self, x):
         std = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))
         return ops.concatenate([x, ops.ones_like(x[..., :1]) * std], axis=-1)
+
+
+class SpectralConv2D(layers.Conv2D):
+    """Conv2D whose kernel is divided by its largest singular value (spectral normalisation,
+    Miyato et al. 2018), so D cannot sharpen without bound. Keras's own wrapper writes the
+    normalised kernel back into the layer's weights, which here would move D in G's steps."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.power_vector = add_power_vector(self)
+
+    def call(self, inputs, training=False):
+        return self.convolution_op(inputs, spectral_kernel(self, training)) + self.bias
+
+
+class SpectralDense(layers.Dense):
+    """Dense with its kernel divided by its largest singular value (see ``SpectralConv2D``)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.power_vector = add_power_vector(self)
+
+    def call(self, inputs, training=False):
+        return ops.matmul(inputs, spectral_kernel(self, training)) + self.bias
+
+
+def add_power_vector(layer):
+    """The power iteration's running estimate of the kernel's top left-singular vector (not trained)."""
+    return layer.add_weight(shape=(1, layer.kernel.shape[-1]), initializer="random_normal", trainable=False,
+                            name="power_vector")
+
+
+def spectral_kernel(layer, training):
+    """``layer``'s kernel over its largest singular value, estimated by one power iteration from
+    ``layer.power_vector`` (kept for the next call when ``training``); the gradient flows through the
+    value, not through the iteration's vectors."""
+    kernel = layer.kernel
+    matrix = ops.reshape(kernel, (-1, kernel.shape[-1]))
+    v = ops.stop_gradient(unit(ops.matmul(layer.power_vector, ops.transpose(matrix))))
+    u = ops.stop_gradient(unit(ops.matmul(v, matrix)))
+    if training:
+        layer.power_vector.assign(u)
+    return kernel / ops.sum(ops.matmul(v, matrix) * u)
+
+
+def unit(x):
+    return x / (ops.sqrt(ops.sum(ops.square(x))) + 1e-12)

@@ -2,22 +2,28 @@
 
 D learns to say ``real_label`` (one-sided label smoothing) on real images and 0 on
 generated ones; G learns to make D say 1 on its images (the non-saturating loss, or both
-as least squares: LSGAN). An AC-GAN (a generator with a label input, a discriminator
-with a class head) adds the auxiliary class loss to both (G's weighted by
-``g_class_weight``). With a twin class head on D (TAC-GAN, Gong et al. 2019), D's class
-head learns real images only and the twin learns generated ones, and G's class loss is the
-first head's minus the twin's, meant to cancel AC-GAN's pull towards the most classifiable
-images of each class. ``class_smoothing`` softens D's class targets (G's stay hard). Each
-network has its own optimizer over its own weights, so a D update cannot move G and vice
-versa: no ``trainable = False`` toggling, the Keras-2 pattern that silently stops training
-D in Keras 3.
+as least squares: LSGAN). With the hinge loss (SNGAN's) D pushes its output above +1 on real
+images and below -1 on generated ones, and G raises it on its own. ``augment`` changes every
+image D sees in the same random ways, real or generated (DiffAugment, ``models/augment.py``);
+``r1_gamma`` adds the R1 penalty to D's loss: ``r1_gamma / 2`` times the squared gradient
+of D's output with respect to the real images it is shown (Mescheder et al. 2018).
+
+An AC-GAN (a generator with a label input, a discriminator with a class head) adds the
+auxiliary class loss to both (G's weighted by ``g_class_weight``). With a twin class head
+on D (TAC-GAN, Gong et al. 2019), D's class head learns real images only and the twin
+learns generated ones, and G's class loss is the first head's minus the twin's, meant to
+cancel AC-GAN's pull towards the most classifiable images of each class.
+``class_smoothing`` softens D's class targets (G's stay hard). Each network has its own
+optimizer over its own weights, so a D update cannot move G and vice versa: no ``trainable
+= False`` toggling, the Keras-2 pattern that silently stops training D in Keras 3.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from models.update import compile_calls, make_update
+from models.augment import KINDS, augment, draw
+from models.update import compile_calls, input_gradient, make_update
 
 
 class GAN:
@@ -31,7 +37,7 @@ class GAN:
 
     def __init__(self, generator, discriminator, learning_rate=2e-4, beta_1=0.5, real_label=0.9,
                  ema_decay=0.0, ema_warmup=10, loss="non_saturating", d_steps=1, g_class_weight=1.0,
-                 class_smoothing=0.0, negative_share=0.0):
+                 class_smoothing=0.0, negative_share=0.0, augment=(), r1_gamma=0.0):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.generator, self.discriminator, self.real_label = generator, discriminator, real_label
@@ -39,6 +45,9 @@ class GAN:
         self.class_smoothing = class_smoothing  # D's class targets: 1 - s on the label, s spread over all classes
         self.negative_share = negative_share  # share of D's "generated" batch that is other classes' real images
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
+        if set(augment) - set(KINDS):
+            raise ValueError(f"augment takes kinds from {KINDS}, got {tuple(augment)!r}")
+        self.augment, self.r1_gamma = tuple(augment), r1_gamma
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
         self.ema_steps = keras.Variable(0, dtype="int32", trainable=False, name="ema_steps")
@@ -56,6 +65,7 @@ class GAN:
         names = ["d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake"]
         names += ["d_class", "g_class", "d_class_acc_real"] if self.conditional else []
         names += ["d_acc_negative"] if negative_share else []
+        names += ["r1"] if r1_gamma else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}  # running means, on the device
         self.d_update = self._compile(self.d_loss, discriminator, self.d_optimizer)
         self.g_update = self._compile(self.g_loss, generator, self.g_optimizer,
@@ -78,8 +88,9 @@ class GAN:
         """A step's inputs, ``(d_args, g_args)``, its noise drawn from ``rng`` (``g_args`` None
         without a G update)."""
         n_fake = len(real) - (0 if negatives is None else len(negatives))
-        d_args = (real, labels, *self.noise(rng, n_fake), negatives)
-        return d_args, self.noise(rng, len(real)) if update_g else None
+        d_args = (real, labels, *self.noise(rng, n_fake), negatives, self.changes(rng, len(real)),
+                  self.changes(rng, len(real)))
+        return d_args, (*self.noise(rng, len(real)), self.changes(rng, len(real))) if update_g else None
 
     def _steps(self, steps):
         for d_args, g_args in steps:
@@ -87,18 +98,24 @@ class GAN:
             if g_args is not None:
                 self.g_update(*g_args)
 
-    def d_loss(self, real, labels, z, fake_labels, negatives=None):
+    def d_loss(self, real, labels, z, fake_labels, negatives=None, real_changes=None, fake_changes=None):
         """D's loss on a batch of real images and as many "fake" ones: generated from ``z``,
-        then ``negatives`` (real images of other classes), if any -> ``(loss, metrics)``."""
+        then ``negatives`` (real images of other classes), if any -> ``(loss, metrics)``.
+        ``real_changes``, ``fake_changes``: the augmentation's draws for each batch (``changes``)."""
         fake = ops.stop_gradient(self.generate(z, fake_labels, training=True))
         if negatives is not None:
             fake = ops.concatenate([fake, negatives])
+        real, fake = self.augmented(real, real_changes), self.augmented(fake, fake_changes)
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
         real_logit, fake_logit = first(real_out), first(fake_out)
-        d_loss_real = self.adversarial_loss(self.real_label, real_logit)
-        d_loss_fake = self.adversarial_loss(0.0, fake_logit)
-        boundary = 0.0 if self.loss == "non_saturating" else 0.5  # where D's output says "real" (p = 0.5)
+        if self.loss == "hinge":
+            d_loss_real = ops.mean(ops.relu(1.0 - real_logit))
+            d_loss_fake = ops.mean(ops.relu(1.0 + fake_logit))
+        else:
+            d_loss_real = self.adversarial_loss(self.real_label, real_logit)
+            d_loss_fake = self.adversarial_loss(0.0, fake_logit)
+        boundary = 0.5 if self.loss == "least_squares" else 0.0  # where D's output says "real" (p = 0.5)
         says_fake, n_generated = ops.cast(fake_logit < boundary, "float32"), ops.shape(z)[0]
         metrics = {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                    "d_acc_real": ops.mean(ops.cast(real_logit > boundary, "float32")),
@@ -106,6 +123,10 @@ class GAN:
         if negatives is not None:
             metrics["d_acc_negative"] = ops.mean(says_fake[n_generated:])
         d_loss = d_loss_real + d_loss_fake
+        if self.r1_gamma:  # D's slope at the real images, with its dropout off
+            slope = input_gradient(lambda x: ops.sum(first(self.discriminator(x, training=False))), real)
+            metrics["r1"] = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
+            d_loss = d_loss + self.r1_gamma / 2 * metrics["r1"]
         if self.conditional:  # AC-GAN: D also names the class of real and of generated images (TAC: with the twin)
             fake_class = fake_out[2 if self.twin else 1]
             d_class = (class_loss(labels, real_out[1], self.class_smoothing)
@@ -114,10 +135,14 @@ class GAN:
             d_loss = d_loss + d_class
         return d_loss, metrics
 
-    def g_loss(self, z, fake_labels):
-        """G's loss on a batch of generated images -> ``(loss, metrics)``."""
-        fake_out = self.discriminator(self.generate(z, fake_labels, training=True), training=True)
-        g_loss = self.adversarial_loss(1.0, first(fake_out))
+    def g_loss(self, z, fake_labels, changes=None):
+        """G's loss on a batch of generated images (augmented by ``changes``, if any) -> ``(loss, metrics)``."""
+        fake = self.augmented(self.generate(z, fake_labels, training=True), changes)
+        fake_out = self.discriminator(fake, training=True)
+        if self.loss == "hinge":
+            g_loss = -ops.mean(first(fake_out))
+        else:
+            g_loss = self.adversarial_loss(1.0, first(fake_out))
         metrics = {"g_loss": g_loss}
         if self.conditional:  # AC-GAN: G also wants D to read the class it was asked for
             g_class = class_loss(fake_labels, fake_out[1])
@@ -155,6 +180,13 @@ class GAN:
         z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
         return z, rng.integers(0, self.n_classes, size=n).astype("int32") if self.conditional else None
 
+    def changes(self, rng, n):
+        """The augmentation's random draws for a batch of ``n`` images (None without augmentation)."""
+        return draw(rng, n) if self.augment else None
+
+    def augmented(self, images, changes):
+        return images if changes is None else augment(images, changes, self.augment)
+
     def generate(self, z, labels, training):
         return self.generator(generator_inputs(self.generator, z, labels), training=training)
 
@@ -190,7 +222,7 @@ class GAN:
         return make_update(loss_fn, network.trainable_variables, optimizer, others, self.trackers, after)
 
 
-LOSSES = ("non_saturating", "least_squares")
+LOSSES = ("non_saturating", "least_squares", "hinge")
 
 
 def negatives_per_batch(share, batch_size):

@@ -83,6 +83,26 @@ def _jax_update(loss_fn, variables, optimizer, state_variables, after):
     return update
 
 
+def input_gradient(fn, x):
+    """The gradient of the scalar ``fn(x)`` with respect to ``x``, itself differentiable (for a
+    penalty on it inside a loss that ``make_update`` differentiates). ``fn`` must not write
+    any variable (call layers with ``training=False``): under JAX it runs in a trace of its own."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x)
+    if backend == "jax":
+        import jax
+
+        return jax.grad(fn)(x)
+    raise NotImplementedError(f"GAN training runs on the tensorflow and jax backends, not {backend!r}.")
+
+
 def compile_calls(fn, state_variables):
     """Return ``fn`` compiled: one call runs every update it makes (``make_update``'s, on the
     same backend). ``state_variables``: every variable those updates read or write, the

@@ -148,3 +148,16 @@ def test_workers_train_each_digit_in_a_process_of_its_own(script, dirs, tmp_path
 
     script.main(**{**tiny, "CLASSES": "2", "EPOCHS": 1}, **dirs)  # a worker's generator is the one this run would make
     assert "generator_2.weights.h5 was trained with these constants, skipping" in capsys.readouterr().out
+
+
+def test_the_stronger_recipe_trains_and_records_its_levers(script, dirs, tmp_path):
+    levers = dict(LOSS="hinge", D_SPECTRAL_NORM="1", D_MINIBATCH_STD="1", R1_GAMMA="0.5",
+                  AUGMENT="translation,cutout")
+    script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1}, **levers, **dirs)
+    constants = read_record(tmp_path / "weights" / "generator_5.weights.h5")["constants"]
+    assert {name: constants[name] for name in levers} == dict(
+        LOSS="hinge", D_SPECTRAL_NORM=True, D_MINIBATCH_STD=True, R1_GAMMA=0.5, AUGMENT=["translation", "cutout"])
+    assert read_csv(tmp_path / "outputs" / "digit_5" / "losses.csv")[0]["r1"] != ""
+    with pytest.raises(UserError, match=r"R1_GAMMA must lie in \[0, inf\], got -1.0; "
+                                        r"AUGMENT takes items from translation, cutout, got 'flip'\."):
+        script.main(**{**TINY, "AUGMENT": "translation,flip", "R1_GAMMA": "-1"}, **dirs)

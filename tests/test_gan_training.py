@@ -8,19 +8,23 @@ from models.acgan import build_acgan
 from models.checkpoint import export_generator, load_checkpoint, load_generator, save_checkpoint
 from models.config import UserError
 from models.data import to_gan_range
-from models.dcgan import MinibatchStd, build_discriminator, build_generator
+from models.augment import CUTOUT, KINDS, augment
+from models.dcgan import MinibatchStd, build_discriminator, build_generator, spectral_kernel
 from models.gan import GAN, generate_images
 from models.gan_training import Diverged, divergence, fit, run_epoch
 from models.plots import epoch_reporter
 from models.record import read_record
+from models.update import input_gradient
 
 RECORD = {"constants": {"WIDTH": 4}, "inputs": {}}
 
 
-def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan", ema_decay=0.9, **options):
+def make_gan(seed=0, latent_dim=8, width=4, kind="dcgan", ema_decay=0.9, d_options=None, **options):
     keras.utils.set_random_seed(seed)
-    networks = build_acgan(10, latent_dim, width) if kind == "acgan" else (build_generator(latent_dim, width),
-                                                                           build_discriminator(width))
+    if kind == "acgan":
+        networks = build_acgan(10, latent_dim, width)
+    else:
+        networks = build_generator(latent_dim, width), build_discriminator(width, **d_options or {})
     return GAN(*networks, ema_decay=ema_decay, **options)
 
 
@@ -41,21 +45,25 @@ def test_model_shapes_and_ranges():
     assert keras.ops.convert_to_numpy(discriminator(images)).shape == (5, 1)
 
 
-@pytest.mark.parametrize("kind", ["dcgan", "acgan"])
-def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real, kind):
-    gan = make_gan(kind=kind)
+STRONGER = dict(d_options={"spectral_norm": True, "minibatch_std": True}, loss="hinge", r1_gamma=1.0,
+                augment=("translation", "cutout"))  # every lever of 01's recipe study at once
+
+
+@pytest.mark.parametrize("kind, options", [("dcgan", {}), ("acgan", {}), ("dcgan", STRONGER)])
+def test_d_step_moves_d_only_and_g_step_moves_g_only(tiny_real, kind, options):
+    gan = make_gan(kind=kind, **options)
     g, d = gan.generator, gan.discriminator
     rng = np.random.default_rng(1)
     real, labels = tiny_real
     labels = labels if gan.conditional else None
 
     g_before, d_before = snapshot(g.trainable_variables), snapshot(d.trainable_variables)
-    gan.d_update(real, labels, *gan.noise(rng, 64))
+    gan.d_update(*gan.step_inputs(real, labels, rng)[0])
     assert all(changed(d_before, d.trainable_variables)), "every D weight should move in a D step"
     assert not any(changed(g_before, g.trainable_variables)), "no G weight may move in a D step"
 
     g_before, d_before = snapshot(g.trainable_variables), snapshot(d.trainable_variables)
-    gan.g_update(*gan.noise(rng, 64))
+    gan.g_update(*gan.step_inputs(real, labels, rng)[1])
     assert all(changed(g_before, g.trainable_variables)), "every G weight should move in a G step"
     assert not any(changed(d_before, d.trainable_variables)), "no D weight may move in a G step"
 
@@ -130,7 +138,78 @@ def test_least_squares_loss_is_the_mean_squared_distance_to_the_target(tiny_real
     history = [one_step_metrics(gan, tiny_real[0], None, np.random.default_rng(0)) for _ in range(3)]
     assert all(np.isfinite(v) for row in history for v in row.values())
     with pytest.raises(ValueError, match="loss must be one of"):
-        make_gan(loss="hinge")
+        make_gan(loss="wasserstein")
+
+
+def test_hinge_loss_asks_d_for_plus_one_on_real_and_minus_one_on_generated_images(tiny_real):
+    gan = make_gan(loss="hinge", ema_decay=0.0, d_options={"dropout": 0.0})  # D deterministic
+    real = tiny_real[0][:16]
+    z, _ = gan.noise(np.random.default_rng(0), 16)
+    fake = gan.generator(z, training=True)  # BatchNorm on the batch's statistics, as in the steps
+    d_real, d_fake = (keras.ops.convert_to_numpy(gan.discriminator(x, training=True)) for x in (real, fake))
+    _, metrics = gan.d_loss(real, None, z, None)
+    g_loss, _ = gan.g_loss(z, None)
+    assert float(metrics["d_loss_real"]) == pytest.approx(np.mean(np.maximum(0, 1 - d_real)), rel=1e-5)
+    assert float(metrics["d_loss_fake"]) == pytest.approx(np.mean(np.maximum(0, 1 + d_fake)), rel=1e-5)
+    assert float(g_loss) == pytest.approx(-np.mean(d_fake), rel=1e-5, abs=1e-6)
+
+
+def test_r1_penalty_is_the_squared_slope_of_d_at_the_real_images(tiny_real):
+    """A linear D's slope is its kernel wherever it is taken: the penalty is gamma / 2 times its squared norm."""
+    keras.utils.set_random_seed(0)
+    image = keras.Input((28, 28, 1))
+    linear = keras.Model(image, keras.layers.Dense(1)(keras.layers.Flatten()(image)))
+    gan = GAN(build_generator(8, 4), linear, r1_gamma=4.0)
+    z, _ = gan.noise(np.random.default_rng(0), 16)
+    loss, metrics = gan.d_loss(tiny_real[0][:16], None, z, None)
+    squared_norm = float(np.sum(keras.ops.convert_to_numpy(linear.layers[-1].kernel) ** 2))
+    assert float(metrics["r1"]) == pytest.approx(squared_norm, rel=1e-4)
+    without = float(metrics["d_loss_real"] + metrics["d_loss_fake"])
+    assert float(loss) == pytest.approx(without + 2.0 * squared_norm, rel=1e-4)
+
+
+def test_spectral_norm_divides_each_kernel_by_its_largest_singular_value():
+    keras.utils.set_random_seed(0)
+    discriminator = build_discriminator(4, dropout=0.0, spectral_norm=True)
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+    for _ in range(30):  # the power iteration runs once per training call
+        discriminator(x, training=True)
+    layers = [layer for layer in discriminator.layers if hasattr(layer, "power_vector")]
+    assert len(layers) == 3, "both convolutions and the real/fake layer"
+    for layer in layers:
+        kernel = keras.ops.convert_to_numpy(spectral_kernel(layer, training=False))
+        top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert top == pytest.approx(1.0, rel=1e-3), layer.name
+    before = snapshot(discriminator.variables)
+    discriminator(x, training=False)
+    assert not any(changed(before, discriminator.variables)), "an inference call moves no power vector"
+
+
+def test_augmentation_shifts_and_cuts_out_with_background_and_passes_gradients():
+    images = np.full((2, 28, 28, 1), -1.0, "float32")
+    images[:, 10:14, 12:16] = 1.0  # a 4 x 4 square, rows 10-13, columns 12-15
+    changes = np.array([[3, -2, 0, 0], [0, 0, 12, 14]], "int32")  # (row shift, column shift, cutout row, column)
+    shifted = keras.ops.convert_to_numpy(augment(images, changes, ("translation",)))
+    np.testing.assert_array_equal(np.argwhere(shifted[0, ..., 0] > 0).min(axis=0), [13, 10])
+    np.testing.assert_array_equal(shifted[1], images[1])
+    assert set(np.unique(shifted)) == {-1.0, 1.0}, "pixels shifted in are background"
+    cut = keras.ops.convert_to_numpy(augment(np.ones_like(images), changes, ("cutout",)))
+    assert (cut[1] == -1).sum() == CUTOUT * CUTOUT and cut[1, 12, 14, 0] == -1
+    assert (cut[0] == -1).sum() == (CUTOUT - CUTOUT // 2) ** 2, "a square at the corner is clipped"
+    weights = np.arange(images.size, dtype="float32").reshape(images.shape)
+    gradient = keras.ops.convert_to_numpy(
+        input_gradient(lambda x: keras.ops.sum(augment(x, changes, KINDS) * weights), images))
+    assert np.count_nonzero(gradient) > 0.5 * gradient.size, "kept pixels pass the gradient on"
+
+
+def test_augmentation_draws_come_from_the_loops_generator_and_are_refused_when_unknown(tiny_real):
+    gan = make_gan(augment=("cutout",))
+    a, b = (gan.step_inputs(tiny_real[0], None, np.random.default_rng(4)) for _ in range(2))
+    np.testing.assert_array_equal(a[0][-1], b[0][-1])
+    assert a[0][-1].shape == (64, 4) and np.abs(a[0][-1][:, :2]).max() <= 4
+    assert make_gan().step_inputs(tiny_real[0], None, np.random.default_rng(4))[0][-1] is None
+    with pytest.raises(ValueError, match="augment takes kinds from"):
+        make_gan(augment=("rotation",))
 
 
 def all_state(gan):
@@ -263,7 +342,8 @@ def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("kind, options", [("dcgan", {"d_steps": 2, "negative_share": 0.25}), ("acgan", {})])
+@pytest.mark.parametrize("kind, options", [("dcgan", {"d_steps": 2, "negative_share": 0.25}), ("acgan", {}),
+                                           ("dcgan", STRONGER)])
 def test_steps_in_one_compiled_call_make_the_updates_of_one_call_each(tmp_path, tiny_real, kind, options):
     """3 steps per call over 8-step epochs (calls of 3, 3 and 2; with G every other step, and
     negatives; or an AC-GAN's labels) end where one step per call ends."""
