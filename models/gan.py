@@ -14,8 +14,8 @@ on D (TAC-GAN, Gong et al. 2019), D's class head learns real images only and the
 learns generated ones, and G's class loss is the first head's minus the twin's, meant to
 cancel AC-GAN's pull towards the most classifiable images of each class.
 ``class_smoothing`` softens D's class targets (G's stay hard). Each network has its own
-optimizer over its own weights, so a D update cannot move G and vice versa: no ``trainable
-= False`` toggling, the Keras-2 pattern that silently stops training D in Keras 3.
+optimizer over its own weights, so a D update cannot move G and vice versa: no
+``trainable = False`` toggling, the Keras-2 pattern that silently stops training D in Keras 3.
 """
 
 import keras
