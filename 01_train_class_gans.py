@@ -32,6 +32,7 @@ DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 # model
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
+G_CONVS = 0  # 3x3 convolutions G adds at 7x7 and at 14x14 each (0 = DCGAN's two transposed convolutions only)
 D_DROPOUT = 0.2  # dropout rate after each of D's conv layers
 D_SPECTRAL_NORM = False  # divide each of D's kernels by its largest singular value (SNGAN's spectral normalisation)
 D_MINIBATCH_STD = False  # give D the batch's variety as one more feature channel (ProGAN's minibatch SD)
@@ -78,7 +79,7 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
     """Train (or resume) the GAN of digit ``k`` and export its generator."""
     record = digit_record(k, images, negatives, cfg)
     keras.utils.set_random_seed(cfg.SEED + k)
-    gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, name=f"generator_{k}"),
+    gan = GAN(build_generator(cfg.LATENT_DIM, cfg.WIDTH, f"generator_{k}", cfg.G_CONVS),
               build_discriminator(cfg.WIDTH, cfg.D_DROPOUT, f"discriminator_{k}", cfg.D_MINIBATCH_STD,
                                   cfg.D_SPECTRAL_NORM),
               cfg.LEARNING_RATE, cfg.BETA_1, cfg.REAL_LABEL, cfg.EMA_DECAY, cfg.EMA_WARMUP, cfg.LOSS, cfg.D_STEPS,

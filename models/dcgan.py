@@ -10,10 +10,10 @@ import keras
 from keras import layers, ops
 
 
-def build_generator(latent_dim=100, width=64, name="generator"):
-    """z (latent_dim,) -> image (28, 28, 1) in [-1, 1]."""
+def build_generator(latent_dim=100, width=64, name="generator", convs=0):
+    """z (latent_dim,) -> image (28, 28, 1) in [-1, 1]; ``convs``: see ``upsample_to_image``."""
     z = keras.Input((latent_dim,), name="z")
-    return keras.Model(z, upsample_to_image(z, width), name=name)
+    return keras.Model(z, upsample_to_image(z, width, convs), name=name)
 
 
 def build_discriminator(width=64, dropout=0.4, name="discriminator", minibatch_std=False, spectral_norm=False):
@@ -25,16 +25,21 @@ def build_discriminator(width=64, dropout=0.4, name="discriminator", minibatch_s
     return keras.Model(image, dense(1, name="real_fake")(features), name=name)
 
 
-def upsample_to_image(x, width):
-    """The generator's body: a vector -> a (28, 28, 1) tanh image."""
-    x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.LeakyReLU(0.2)(x)
+def upsample_to_image(x, width, convs=0):
+    """The generator's body: a vector -> a (28, 28, 1) tanh image; ``convs`` 3x3 convolutions
+    (BN, LeakyReLU) more at 7x7 and at 14x14, for a deeper G."""
+    x = _bn_lrelu(layers.Dense(7 * 7 * 2 * width, use_bias=False)(x))
     x = layers.Reshape((7, 7, 2 * width))(x)
-    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.LeakyReLU(0.2)(x)
+    for _ in range(convs):
+        x = _bn_lrelu(layers.Conv2D(2 * width, 3, padding="same", use_bias=False)(x))
+    x = _bn_lrelu(layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x))
+    for _ in range(convs):
+        x = _bn_lrelu(layers.Conv2D(width, 3, padding="same", use_bias=False)(x))
     return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
+
+
+def _bn_lrelu(x):
+    return layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
 
 
 def image_features(image, width, dropout, minibatch_std=False, spectral_norm=False):

@@ -152,11 +152,16 @@ def test_workers_train_each_digit_in_a_process_of_its_own(script, dirs, tmp_path
 
 def test_the_stronger_recipe_trains_and_records_its_levers(script, dirs, tmp_path):
     levers = dict(LOSS="hinge", D_SPECTRAL_NORM="1", D_MINIBATCH_STD="1", R1_GAMMA="0.5",
-                  AUGMENT="translation,cutout")
+                  AUGMENT="translation,cutout", G_CONVS="1")
     script.main(**{**TINY, "CLASSES": "5", "EPOCHS": 1}, **levers, **dirs)
-    constants = read_record(tmp_path / "weights" / "generator_5.weights.h5")["constants"]
+    exported = tmp_path / "weights" / "generator_5.weights.h5"
+    constants = read_record(exported)["constants"]
     assert {name: constants[name] for name in levers} == dict(
-        LOSS="hinge", D_SPECTRAL_NORM=True, D_MINIBATCH_STD=True, R1_GAMMA=0.5, AUGMENT=["translation", "cutout"])
+        LOSS="hinge", D_SPECTRAL_NORM=True, D_MINIBATCH_STD=True, R1_GAMMA=0.5, AUGMENT=["translation", "cutout"],
+        G_CONVS=1)
+    generator = load_generator(exported, "")
+    assert sum("conv2d" in layer.name and "transpose" not in layer.name for layer in generator.layers) == 2
+    assert generate_images(generator, np.zeros((2, 8), "float32")).shape == (2, 28, 28, 1)
     assert read_csv(tmp_path / "outputs" / "digit_5" / "losses.csv")[0]["r1"] != ""
     with pytest.raises(UserError, match=r"R1_GAMMA must lie in \[0, inf\], got -1.0; "
                                         r"AUGMENT takes items from translation, cutout, got 'flip'\."):
