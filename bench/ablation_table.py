@@ -8,7 +8,7 @@ import sys
 
 COLUMNS = ("row", "fidelity per class", "min fidelity", "max rejection", "ambiguity", "FID / floor", "precision",
            "recall")
-AT_02 = {"rejection_rate_02": "rejected at 02's scale", "ambiguity_rate_02": "ambiguous at 02's scale"}
+AT_02 = {"rejection_rate_02": "mean rejected at 02's scale", "ambiguity_rate_02": "mean ambiguous at 02's scale"}
 
 
 def table(rows):

@@ -9,7 +9,8 @@
 #     bash bench/recipe_ablation.sh
 #     ROWS="hinge_sn --LOSS=hinge --D_SPECTRAL_NORM=1" SEEDS="1234 2234" bash bench/recipe_ablation.sh
 #
-# SEEDS: 01's SEED for each row (a second seed is named NAME_sSEED); PYTHON: the interpreter.
+# SEEDS: 01's SEED for each row (a seed other than 1234 is named NAME_eEPOCHS_sSEED); PYTHON: the interpreter.
+# A row is known by its name alone: give another OUT for other DIGITS.
 set -eu
 PYTHON=${PYTHON:-python}
 DIGITS=${DIGITS:-2,7,9}
@@ -18,10 +19,13 @@ SEEDS=${SEEDS:-1234}
 OUT=${OUT:-docs/ablations_recipe.jsonl}
 ROWS=${ROWS:-"base
 translation --AUGMENT=translation
-translation_cutout --AUGMENT=translation,cutout
 hinge_sn --LOSS=hinge --D_SPECTRAL_NORM=1
 r1 --R1_GAMMA=1.0
-minibatch_std --D_MINIBATCH_STD=1"}
+r1_10 --R1_GAMMA=10
+minibatch_std --D_MINIBATCH_STD=1
+g_convs1 --G_CONVS=1
+width48 --WIDTH=48
+g_convs1_r1_mbstd --G_CONVS=1 --R1_GAMMA=1.0 --D_MINIBATCH_STD=1"}
 mkdir -p outputs/ablations
 touch "$OUT"
 while read -r NAME ARGS; do
@@ -38,7 +42,7 @@ while read -r NAME ARGS; do
             --WEIGHTS_DIR="weights/ablations/$ROW" --OUTPUT_DIR="outputs/ablations/$ROW" > "outputs/ablations/$ROW.log" 2>&1 \
             || { echo "$ROW: 01 failed, see outputs/ablations/$ROW.log"; continue; }
         $PYTHON bench/score_generators.py --CLASSES="$DIGITS" --GENERATOR_DIR="weights/ablations/$ROW" --NAME="$ROW" \
-            2>/dev/null | grep "^{" >> "$OUT"
+            2>> "outputs/ablations/$ROW.log" | grep "^{" >> "$OUT" || echo "$ROW: scoring failed, see outputs/ablations/$ROW.log"
     done
 done <<< "$ROWS"
 $PYTHON bench/ablation_table.py "$OUT"

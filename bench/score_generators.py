@@ -55,8 +55,8 @@ N_PER_CLASS = 1000  # raw draws per class
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
 SEED = 0  # the draws' noise and the verifier's dropout stream
 NAME = ""  # a label for this row in the JSON line
-LATENT_SCALE_02 = config.script_defaults(REPO / "02_generate_and_verify.py")["LATENT_SCALE"]  # 02's draws' noise: \
-# as many draws at it are verified too (rejection and ambiguity as 02 counts them; 1.0 = skip)
+LATENT_SCALE_02 = 0.0  # the same draws at this noise scale are verified too, as 02 counts them (0 = 02's default for
+# GENERATOR, LATENT_SCALE or ACGAN_LATENT_SCALE; 1.0 = none)
 
 # the judges: 02's verifier and verdict, 04's independent classifier (defaults in models/defaults.py)
 from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
@@ -152,6 +152,9 @@ def main(**overrides):
                   + config.one_of(cfg, "WEIGHTS", ("exported", "last")) + config.distinct_digits(cfg)
                   + config.at_least_one(cfg, "NEAREST_K") + verdict.problems(cfg)
                   + ([] if cfg.N_PER_CLASS > cfg.NEAREST_K else [f"N_PER_CLASS must exceed NEAREST_K={cfg.NEAREST_K}"]))
+    if not cfg.LATENT_SCALE_02:
+        defaults_02 = config.script_defaults(REPO / "02_generate_and_verify.py")
+        cfg.LATENT_SCALE_02 = defaults_02["LATENT_SCALE" if cfg.GENERATOR == "class_gans" else "ACGAN_LATENT_SCALE"]
     mnist = load_dataset("mnist")
     verifier, classifier, held_out = judges(cfg, mnist)
     (x_train, y_train), (x_test, y_test) = mnist

@@ -23,7 +23,8 @@ def problems(cfg):
             + config.in_range(cfg, "D_DROPOUT", 0, 1, high_open=True)
             + config.in_range(cfg, "NEGATIVE_SHARE", 0, 1, high_open=True)
             + config.one_of(cfg, "LOSS", LOSSES)
-            + config.in_range(cfg, "R1_GAMMA", 0, float("inf"))
+            + config.in_range(cfg, "R1_GAMMA", 0, float("inf"), high_open=True)
+            + config.in_range(cfg, "G_CONVS", 0, float("inf"), high_open=True)
             + config.each_one_of(cfg, "AUGMENT", KINDS)
             + config.zero_or_at_least(cfg, "MAX_IMAGES", "BATCH_SIZE")
             + negatives_problem(cfg))
@@ -53,10 +54,15 @@ def other_digits(x_train, y_train, k, cfg):
     return x_train[y_train != k] if negative_share(k, cfg) else None
 
 
+LEVERS_OFF = {"G_CONVS": 0, "D_SPECTRAL_NORM": False, "D_MINIBATCH_STD": False, "R1_GAMMA": 0.0, "AUGMENT": ()}
+# the recipe study's levers, off: recorded only when on, so generators made before they existed still match
+
+
 def digit_record(k, images, negatives, cfg):
     """What made digit ``k``'s generator: its own negative share (NEGATIVE_FROM_EPOCH only where
-    it has negatives)."""
+    it has negatives; the recipe study's levers only where they are on)."""
     inputs = {"training images": images, **({"other digits' images": negatives} if negatives is not None else {})}
     unused = () if negative_share(k, cfg) else ("NEGATIVE_FROM_EPOCH",)
+    unused += tuple(name for name, off in LEVERS_OFF.items() if getattr(cfg, name) == off)
     return make_record(cfg, skip=("CLASSES", "NEGATIVE_DIGITS", *unused), inputs=inputs, digit=k,
                        NEGATIVE_SHARE=negative_share(k, cfg))

@@ -69,7 +69,8 @@ class MinibatchStd(layers.Layer):
 class SpectralConv2D(layers.Conv2D):
     """Conv2D whose kernel is divided by its largest singular value (spectral normalisation,
     Miyato et al. 2018), so D cannot sharpen without bound. Keras's own wrapper writes the
-    normalised kernel back into the layer's weights, which here would move D in G's steps."""
+    normalised kernel back into the layer's weights, which here would move D in G's steps.
+    As D uses it: channels last, a bias, no activation."""
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -91,7 +92,8 @@ class SpectralDense(layers.Dense):
 
 
 def add_power_vector(layer):
-    """The power iteration's running estimate of the kernel's top left-singular vector (not trained)."""
+    """The power iteration's running estimate of the kernel's top right-singular vector (not trained;
+    rewritten by every training call, G's steps included, as in SNGAN)."""
     return layer.add_weight(shape=(1, layer.kernel.shape[-1]), initializer="random_normal", trainable=False,
                             name="power_vector")
 

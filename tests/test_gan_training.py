@@ -190,7 +190,7 @@ def test_augmentation_shifts_and_cuts_out_with_background_and_passes_gradients()
     images[:, 10:14, 12:16] = 1.0  # a 4 x 4 square, rows 10-13, columns 12-15
     changes = np.array([[3, -2, 0, 0], [0, 0, 12, 14]], "int32")  # (row shift, column shift, cutout row, column)
     shifted = keras.ops.convert_to_numpy(augment(images, changes, ("translation",)))
-    np.testing.assert_array_equal(np.argwhere(shifted[0, ..., 0] > 0).min(axis=0), [13, 10])
+    np.testing.assert_array_equal(np.argwhere(shifted[0, ..., 0] > 0)[[0, -1]], [[13, 10], [16, 13]])
     np.testing.assert_array_equal(shifted[1], images[1])
     assert set(np.unique(shifted)) == {-1.0, 1.0}, "pixels shifted in are background"
     cut = keras.ops.convert_to_numpy(augment(np.ones_like(images), changes, ("cutout",)))
@@ -203,11 +203,16 @@ def test_augmentation_shifts_and_cuts_out_with_background_and_passes_gradients()
 
 
 def test_augmentation_draws_come_from_the_loops_generator_and_are_refused_when_unknown(tiny_real):
-    gan = make_gan(augment=("cutout",))
-    a, b = (gan.step_inputs(tiny_real[0], None, np.random.default_rng(4)) for _ in range(2))
-    np.testing.assert_array_equal(a[0][-1], b[0][-1])
-    assert a[0][-1].shape == (64, 4) and np.abs(a[0][-1][:, :2]).max() <= 4
-    assert make_gan().step_inputs(tiny_real[0], None, np.random.default_rng(4))[0][-1] is None
+    """Without augmentation a step draws exactly the noise it drew before there was any (runs repeat)."""
+    rng, expected = np.random.default_rng(4), np.random.default_rng(4)
+    d_args, g_args = make_gan().step_inputs(tiny_real[0], None, rng)
+    np.testing.assert_array_equal(d_args[2], expected.standard_normal((64, 8), dtype=np.float32))
+    np.testing.assert_array_equal(g_args[0], expected.standard_normal((64, 8), dtype=np.float32))
+    assert d_args[-1] is None and d_args[-2] is None and g_args[-1] is None
+    assert rng.bit_generator.state == expected.bit_generator.state, "no draw more"
+    d_args, g_args = make_gan(augment=("cutout",)).step_inputs(tiny_real[0], None, rng)
+    for changes in (d_args[-2], d_args[-1], g_args[-1]):
+        assert changes.shape == (64, 4) and np.abs(changes[:, :2]).max() <= 4 and changes[:, 2:].max() < 28
     with pytest.raises(ValueError, match="augment takes kinds from"):
         make_gan(augment=("rotation",))
 
@@ -304,17 +309,18 @@ def test_divergence_rules():
     assert divergence([winning, winning, row()]) is None
 
 
-@pytest.mark.parametrize("negative_share", [0.0, 0.25])
+@pytest.mark.parametrize("negative_share, options", [(0.0, {}), (0.25, {}), (0.0, STRONGER)])
 def test_interrupted_fit_resumes_at_the_next_epoch_and_matches_an_uninterrupted_run(tmp_path, tiny_real,
-                                                                                     negative_share):
+                                                                                     negative_share, options):
     """Every variable, G's moving average included, ends as if the run had never stopped
-    (with negatives too: they are drawn from the checkpointed random state)."""
+    (with negatives, or the augmentation's draws, too: they come from the checkpointed random
+    state; D's power vectors are checkpointed with its weights)."""
     real, _ = tiny_real
     negatives = -real[::-1] if negative_share else None
     kwargs = dict(epochs=3, batch_size=32, seed=5, verbose=0, record=RECORD, negatives=negatives)
 
     def gan_with_share(seed):
-        return make_gan(seed=seed, negative_share=negative_share)
+        return make_gan(seed=seed, negative_share=negative_share, **options)
 
     straight = gan_with_share(seed=0)
     fit(straight, real, checkpoint_path=tmp_path / "a.h5", **kwargs)
