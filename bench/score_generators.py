@@ -129,10 +129,11 @@ def score_class(k, generator, verifier, density, classifier, real, floor, cfg):
     """Every number of one class's raw draws, and its real floor."""
     rng = np.random.default_rng(cfg.SEED + k)
     z = rng.standard_normal((cfg.N_PER_CLASS, generator.inputs[0].shape[-1]), dtype=np.float32)
-    x = to_uint8(generate_images(generator, z, np.full(cfg.N_PER_CLASS, k, "int32")))
+    labels = np.full(cfg.N_PER_CLASS, k, "int32")
+    x = to_uint8(generate_images(generator, z, labels))
     at_02 = {}
     if cfg.LATENT_SCALE_02 != 1.0:
-        wide = to_uint8(generate_images(generator, z * cfg.LATENT_SCALE_02, np.full(cfg.N_PER_CLASS, k, "int32")))
+        wide = to_uint8(generate_images(generator, z * cfg.LATENT_SCALE_02, labels))
         at_02 = {f"{key}_02": value for key, value in verified(k, wide, verifier, density, cfg).items()}
     n = min(cfg.N_PER_CLASS, len(real), len(floor))
     features = {name: extract_features(classifier, images[:n]) for name, images in

@@ -37,9 +37,12 @@ def translate(images, rows, columns):
     as two batched products with one-hot selection matrices."""
     size = images.shape[1]
     padded = ops.pad(images - BACKGROUND, [[0, 0], [SHIFT, SHIFT], [SHIFT, SHIFT], [0, 0]])
-    where = ops.arange(size)[None, :] + SHIFT
-    pick_rows = ops.one_hot(where - ops.cast(rows, "int32")[:, None], size + 2 * SHIFT, dtype=images.dtype)
-    pick_columns = ops.one_hot(where - ops.cast(columns, "int32")[:, None], size + 2 * SHIFT, dtype=images.dtype)
+
+    def pick(shifts):  # (n, size, size + 2 SHIFT): output pixel i reads padded pixel i + SHIFT - shift
+        where = ops.arange(size)[None, :] + SHIFT - ops.cast(shifts, "int32")[:, None]
+        return ops.one_hot(where, size + 2 * SHIFT, dtype=images.dtype)
+
+    pick_rows, pick_columns = pick(rows), pick(columns)
     shifted = ops.einsum("nij,njwc->niwc", pick_rows, padded)
     return ops.einsum("nkw,niwc->nikc", pick_columns, shifted) + BACKGROUND
 

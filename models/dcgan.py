@@ -66,36 +66,32 @@ class MinibatchStd(layers.Layer):
         return ops.concatenate([x, ops.ones_like(x[..., :1]) * std], axis=-1)
 
 
-class SpectralConv2D(layers.Conv2D):
+class PowerVector:
+    """Mixin for a layer with a kernel: ``power_vector``, the power iteration's running estimate
+    of the kernel's top right-singular vector (not trained; rewritten by every training call,
+    G's steps included, as in SNGAN)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.power_vector = self.add_weight(shape=(1, self.kernel.shape[-1]), initializer="random_normal",
+                                            trainable=False, name="power_vector")
+
+
+class SpectralConv2D(PowerVector, layers.Conv2D):
     """Conv2D whose kernel is divided by its largest singular value (spectral normalisation,
     Miyato et al. 2018), so D cannot sharpen without bound. Keras's own wrapper writes the
     normalised kernel back into the layer's weights, which here would move D in G's steps.
     As D uses it: channels last, a bias, no activation."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.power_vector = add_power_vector(self)
-
     def call(self, inputs, training=False):
         return self.convolution_op(inputs, spectral_kernel(self, training)) + self.bias
 
 
-class SpectralDense(layers.Dense):
+class SpectralDense(PowerVector, layers.Dense):
     """Dense with its kernel divided by its largest singular value (see ``SpectralConv2D``)."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.power_vector = add_power_vector(self)
 
     def call(self, inputs, training=False):
         return ops.matmul(inputs, spectral_kernel(self, training)) + self.bias
-
-
-def add_power_vector(layer):
-    """The power iteration's running estimate of the kernel's top right-singular vector (not trained;
-    rewritten by every training call, G's steps included, as in SNGAN)."""
-    return layer.add_weight(shape=(1, layer.kernel.shape[-1]), initializer="random_normal", trainable=False,
-                            name="power_vector")
 
 
 def spectral_kernel(layer, training):
@@ -105,10 +101,11 @@ def spectral_kernel(layer, training):
     kernel = layer.kernel
     matrix = ops.reshape(kernel, (-1, kernel.shape[-1]))
     v = ops.stop_gradient(unit(ops.matmul(layer.power_vector, ops.transpose(matrix))))
-    u = ops.stop_gradient(unit(ops.matmul(v, matrix)))
+    image = ops.matmul(v, matrix)  # sigma * u, differentiable in the kernel
+    u = ops.stop_gradient(unit(image))
     if training:
         layer.power_vector.assign(u)
-    return kernel / ops.sum(ops.matmul(v, matrix) * u)
+    return kernel / ops.sum(image * u)
 
 
 def unit(x):

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from models.augment import KINDS, augment, draw
+from models import augment as diffaugment
 from models.update import compile_calls, input_gradient, make_update
 
 
@@ -45,8 +45,8 @@ class GAN:
         self.class_smoothing = class_smoothing  # D's class targets: 1 - s on the label, s spread over all classes
         self.negative_share = negative_share  # share of D's "generated" batch that is other classes' real images
         self.ema_decay, self.ema_warmup = ema_decay, ema_warmup
-        if set(augment) - set(KINDS):
-            raise ValueError(f"augment takes kinds from {KINDS}, got {tuple(augment)!r}")
+        if set(augment) - set(diffaugment.KINDS):
+            raise ValueError(f"augment takes kinds from {diffaugment.KINDS}, got {tuple(augment)!r}")
         self.augment, self.r1_gamma = tuple(augment), r1_gamma
         self.ema = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                     for i, v in enumerate(generator.variables)]
@@ -182,10 +182,10 @@ class GAN:
 
     def changes(self, rng, n):
         """The augmentation's random draws for a batch of ``n`` images (None without augmentation)."""
-        return draw(rng, n) if self.augment else None
+        return diffaugment.draw(rng, n) if self.augment else None
 
     def augmented(self, images, changes):
-        return images if changes is None else augment(images, changes, self.augment)
+        return images if changes is None else diffaugment.augment(images, changes, self.augment)
 
     def generate(self, z, labels, training):
         return self.generator(generator_inputs(self.generator, z, labels), training=training)
