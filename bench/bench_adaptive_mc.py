@@ -2,7 +2,7 @@
 
     python bench/bench_adaptive_mc.py [--GENERATED_PER_DIGIT=500] [--REAL=5000]
 
-On the shipped verifier, 02's generated digits (raw draws of the shipped per-digit
+On the shipped verifier (or VERIFIER_FILE's), 02's generated digits (raw draws of the shipped per-digit
 generators) and real MNIST test images, all in this process:
 - two fixed-rule runs with different dropout seeds, A and B: their disagreement (top class
   or ambiguous flag) is the noise floor of the verdict itself;
@@ -64,6 +64,7 @@ SWEEP_LEVERS = ("rounds=5/5", "rounds=5/10", "rounds=10/20", "rounds=20/20", "fu
 TIMED_LEVERS = ("rounds=10/10", "rounds=5/10")  # timed on every image
 LEVER_SEED = 30  # the dropout seed of the timed levers
 SEED = 0  # the draws' noise; the dropout seeds are SEED + 1 and 2 (fixed), + 10... and + 20... (adaptive)
+VERIFIER_FILE = ""  # a verifier's weights file (e.g. from bench/train_verifier_variant.py; "" = the shipped verifier)
 
 
 def images(cfg):
@@ -119,7 +120,8 @@ def main(**overrides):
         raise config.ConfigError("TIMED_LEVERS: the futility stop is measured on A's passes only (SWEEP_LEVERS)")
     cfg.MC_BATCH = cfg.MC_BATCH or tuned("MC_BATCH", *devices(), os.cpu_count() or 1)  # as 02 chooses it
     mnist = load_dataset("mnist")
-    verifier, half = (shipped_verifier(p, ood=False, mnist=mnist).model for p in ("float32", "bfloat16"))
+    verifier, half = (shipped_verifier(p, cfg.VERIFIER_FILE, ood=False, mnist=mnist).model
+                      for p in ("float32", "bfloat16"))
     generated, real = images(cfg)
     x = np.concatenate([generated, real])
     rule, adaptive = mc_options(cfg, "fixed"), mc_options(cfg, "adaptive")

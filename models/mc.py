@@ -12,8 +12,8 @@ Three rules for how many passes an image gets (``MC_RULES``):
   SD 0; the verdict then flags an image whose top probability is below a confidence
   (``ONE_PASS_CONFIDENCE``, see ``models.verifier.ambiguity``) instead of the 2-SD rule.
 
-The layers before the first MCDropout are deterministic, so they run once per image (per
-round) and only the rest is repeated: the same distribution as repeating the whole network.
+The layers before the first MCDropout are deterministic, so they run once per image and
+only the rest is repeated: the same distribution as repeating the whole network.
 """
 
 import weakref
@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from models import defaults
 from models.data import to_classifier_input
 from models.device import on_devices, split_evenly
 
@@ -44,7 +45,8 @@ CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs a
 IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
 
 
-def mc_predict(model, images, passes=100, batch=512, rule="fixed", round_passes=10, min_passes=10):
+def mc_predict(model, images, passes=defaults.MC_PASSES, batch=512, rule="fixed", round_passes=defaults.MC_ROUND_PASSES,
+               min_passes=defaults.MC_MIN_PASSES):
     """MC-dropout verdict statistics -> ``(mean, sd, used)``: mean and population SD over each
     image's passes, each (N, classes), and the passes each image got, (N,) int32.
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from models.data import scrambled
-from models.mc import MCDropout, mc_predict, reseed_dropout
+from models.mc import MCDropout, mc_predict, reseed_dropout, split_at_first_dropout
 from models.typicality import feature_layers
 from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity,
-                             build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
+                             build_light_verifier, build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
                              train_verifier, verifier_record)
 
 
@@ -157,10 +157,24 @@ def test_ambiguity_rule_on_hand_built_cases():
 
 def test_verifier_architectures_output_probabilities(images):
     x = images[..., None].astype("float32") / 255
-    for build in (build_verifier, build_reference_verifier, build_spectral_verifier):
+    for build in (build_verifier, build_reference_verifier, build_spectral_verifier, build_light_verifier):
         probs = keras.ops.convert_to_numpy(build()(x, training=False))
         assert probs.shape == (6, 10)
         np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_the_light_verifier_repeats_half_the_work_per_pass():
+    """Its layers after the first dropout (what every MC pass repeats) cost half the default's
+    multiply-adds, and the density still finds four conv layers to read."""
+    def multiply_adds(model):
+        return sum(np.prod(layer.output.shape[1:-1]) * np.prod(layer.kernel.shape) if isinstance(layer, keras.layers.Conv2D)
+                   else np.prod(layer.kernel.shape) if isinstance(layer, keras.layers.Dense) else 0
+                   for layer in model.layers)
+
+    light, default = build_light_verifier(), build_verifier()
+    per_pass = [multiply_adds(split_at_first_dropout(model)[1]) for model in (light, default)]
+    assert 0.45 < per_pass[0] / per_pass[1] < 0.55, per_pass
+    assert list(feature_layers(light)) == ["conv1", "conv2", "conv3", "conv4", "dense"]
 
 
 def test_the_spectral_verifier_keeps_its_layers_contractive(images):
