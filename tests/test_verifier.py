@@ -9,8 +9,8 @@ import pytest
 from models.data import scrambled
 from models.mc import MCDropout, mc_predict, reseed_dropout, split_at_first_dropout
 from models.typicality import feature_layers
-from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity,
-                             build_light_verifier, build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
+from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity, build_light_verifier,
+                             build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
                              train_verifier, verifier_record)
 
 
@@ -167,9 +167,13 @@ def test_the_light_verifier_repeats_half_the_work_per_pass():
     """Its layers after the first dropout (what every MC pass repeats) cost half the default's
     multiply-adds, and the density still finds four conv layers to read."""
     def multiply_adds(model):
-        return sum(np.prod(layer.output.shape[1:-1]) * np.prod(layer.kernel.shape) if isinstance(layer, keras.layers.Conv2D)
-                   else np.prod(layer.kernel.shape) if isinstance(layer, keras.layers.Dense) else 0
-                   for layer in model.layers)
+        total = 0
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Conv2D):  # each output pixel: one kernel's worth
+                total += np.prod(layer.output.shape[1:3]) * np.prod(layer.kernel.shape)
+            elif isinstance(layer, keras.layers.Dense):
+                total += np.prod(layer.kernel.shape)
+        return total
 
     light, default = build_light_verifier(), build_verifier()
     per_pass = [multiply_adds(split_at_first_dropout(model)[1]) for model in (light, default)]
