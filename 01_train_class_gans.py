@@ -32,7 +32,7 @@ DATA_DIR = ""  # folder of the MNIST IDX gz files ("" = data/mnist)
 # model
 LATENT_DIM = 100  # length of the generator's noise vector z
 WIDTH = 32  # filters of D's first / G's last conv layer (the other has twice as many)
-G_CONVS = 0  # 3x3 convolutions G adds at 7x7 and at 14x14 each (0 = DCGAN's two transposed convolutions only)
+G_CONVS = 1  # 3x3 convolutions G adds at 7x7 and at 14x14 each (0 = DCGAN's two transposed convolutions only)
 D_DROPOUT = 0.2  # dropout rate after each of D's conv layers
 D_SPECTRAL_NORM = False  # divide each of D's kernels by its largest singular value (SNGAN's spectral normalisation)
 D_MINIBATCH_STD = False  # give D the batch's variety as one more feature channel (ProGAN's minibatch SD)
