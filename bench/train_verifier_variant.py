@@ -9,7 +9,8 @@ runs all three.
 
 The variants: VERIFIER="spectral", features that keep distances (spectral normalisation and
 residual blocks, as in DDU, Mukhoti et al. 2021); VERIFIER="light", half the work per MC pass
-(its second block one conv at 14x14 and one at 7x7, not two at 14x14); VERIFIER_OUTLIERS > 0, outlier exposure
+(its second block one conv at 14x14 and one at 7x7, not two at 14x14); VERIFIER="narrow", 0.63 of
+the work (the default with 48 filters in its second block, not 64); VERIFIER_OUTLIERS > 0, outlier exposure
 (Hendrycks et al. 2019): beside each training digit, the same digit cut into
 VERIFIER_OUTLIER_TILE-pixel squares and shuffled, trained toward a flat softmax with that weight.
 The last line printed is the weights file; a file already made with these constants is kept.
@@ -30,7 +31,7 @@ from models.verifier import VERIFIERS, train_and_save, verifier_record  # noqa: 
 # the variant
 VERIFIER_OUTLIERS = 0.0  # outlier exposure: weight of the scrambled training digits (0 = none)
 VERIFIER_OUTLIER_TILE = 7  # those non-digits: each training digit cut into squares of this side, shuffled
-# the rest of the recipe: 02's (defaults in models/defaults.py); VERIFIER may also be "spectral" or "light" here
+# the rest of the recipe: 02's (models/defaults.py); VERIFIER may also be "spectral", "light" or "narrow" here
 from models.defaults import (DROPOUT, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS,  # noqa: E402, F401
                              VERIFIER_SEED, VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
 MC_PRECISION = "float32"  # the layers of the model returned after training (the weights file is float32 either way)

@@ -10,8 +10,8 @@ from models.data import scrambled
 from models.mc import MCDropout, mc_predict, reseed_dropout, split_at_first_dropout
 from models.typicality import feature_layers
 from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity, build_light_verifier,
-                             build_reference_verifier, build_spectral_verifier, build_verifier, mc_scores, rule_width,
-                             train_verifier, verifier_record)
+                             build_narrow_verifier, build_reference_verifier, build_spectral_verifier, build_verifier,
+                             mc_scores, rule_width, train_verifier, verifier_record)
 
 
 def tiny_verifier(dropout, seed=0):
@@ -157,15 +157,16 @@ def test_ambiguity_rule_on_hand_built_cases():
 
 def test_verifier_architectures_output_probabilities(images):
     x = images[..., None].astype("float32") / 255
-    for build in (build_verifier, build_reference_verifier, build_spectral_verifier, build_light_verifier):
+    for build in (build_verifier, build_reference_verifier, build_spectral_verifier, build_light_verifier,
+                  build_narrow_verifier):
         probs = keras.ops.convert_to_numpy(build()(x, training=False))
         assert probs.shape == (6, 10)
         np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
-def test_the_light_verifier_repeats_half_the_work_per_pass():
-    """Its layers after the first dropout (what every MC pass repeats) cost half the default's
-    multiply-adds, and the density still finds four conv layers to read."""
+def test_the_cheaper_verifiers_repeat_less_work_per_pass():
+    """Their layers after the first dropout (what every MC pass repeats) cost half (light) and
+    0.63 (narrow) of the default's multiply-adds, and the density still finds four conv layers to read."""
     def multiply_adds(model):
         total = 0
         for layer in model.layers:
@@ -175,10 +176,12 @@ def test_the_light_verifier_repeats_half_the_work_per_pass():
                 total += np.prod(layer.kernel.shape)
         return total
 
-    light, default = build_light_verifier(), build_verifier()
-    per_pass = [multiply_adds(split_at_first_dropout(model)[1]) for model in (light, default)]
-    assert 0.45 < per_pass[0] / per_pass[1] < 0.55, per_pass
-    assert list(feature_layers(light)) == ["conv1", "conv2", "conv3", "conv4", "dense"]
+    light, narrow, default = build_light_verifier(), build_narrow_verifier(), build_verifier()
+    light_work, narrow_work, default_work = (multiply_adds(split_at_first_dropout(model)[1])
+                                             for model in (light, narrow, default))
+    assert 0.45 < light_work / default_work < 0.55 and 0.6 < narrow_work / default_work < 0.66
+    for model in (light, narrow):
+        assert list(feature_layers(model)) == ["conv1", "conv2", "conv3", "conv4", "dense"]
 
 
 def test_the_spectral_verifier_keeps_its_layers_contractive(images):
