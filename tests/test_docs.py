@@ -1,6 +1,7 @@
 """The README and docs cannot rot: their commands name real constants, their links and images exist."""
 
 import re
+import subprocess
 
 import pytest
 
@@ -33,3 +34,9 @@ def test_every_relative_link_and_image_exists(doc):
 
 def test_the_readme_stays_short():
     assert (REPO / "README.md").stat().st_size <= 15_000
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "bench").glob("*.sh")) + [REPO / ".ci" / "run"], ids=lambda p: p.name)
+def test_every_shell_script_the_docs_run_parses(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, f"{script.name} does not parse: {result.stderr.strip()}"
