@@ -1,5 +1,6 @@
 """MC-dropout layer, mc_predict's fixed rule, the ambiguity rule and the verifier's training."""
 
+import sys
 from types import SimpleNamespace
 
 import keras
@@ -12,6 +13,11 @@ from models.typicality import feature_layers
 from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity, build_light_verifier,
                              build_narrow_verifier, build_reference_verifier, build_spectral_verifier, build_verifier,
                              mc_scores, rule_width, train_verifier, verifier_record)
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+from flops import forward_flops  # noqa: E402
 
 
 def tiny_verifier(dropout, seed=0):
@@ -166,18 +172,9 @@ def test_verifier_architectures_output_probabilities(images):
 
 def test_the_cheaper_verifiers_repeat_less_work_per_pass():
     """Their layers after the first dropout (what every MC pass repeats) cost half (light) and
-    0.63 (narrow) of the default's multiply-adds, and the density still finds four conv layers to read."""
-    def multiply_adds(model):
-        total = 0
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.Conv2D):  # each output pixel: one kernel's worth
-                total += np.prod(layer.output.shape[1:3]) * np.prod(layer.kernel.shape)
-            elif isinstance(layer, keras.layers.Dense):
-                total += np.prod(layer.kernel.shape)
-        return total
-
+    0.63 (narrow) of the default's FLOPs, and the density still finds four conv layers to read."""
     light, narrow, default = build_light_verifier(), build_narrow_verifier(), build_verifier()
-    light_work, narrow_work, default_work = (multiply_adds(split_at_first_dropout(model)[1])
+    light_work, narrow_work, default_work = (forward_flops(split_at_first_dropout(model)[1])
                                              for model in (light, narrow, default))
     assert 0.45 < light_work / default_work < 0.55 and 0.6 < narrow_work / default_work < 0.66
     for model in (light, narrow):
