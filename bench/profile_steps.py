@@ -9,7 +9,7 @@ PROFILED_STEPS steps, each kind of op's share of the op time (convolutions; the 
 layers with one channel, G's last and D's first, among them; dropout masks: random
 numbers, compare, select; the rest) and how busy the executor's threads were (their time
 in ops over wall time x threads).
-MC verify (02's default verifier): the head (everything after the first dropout) on
+MC verify (02's verifier): the head (everything after the first dropout) on
 MC_ROWS repeated rows with dropout on and off (the cost of the masks), through
 ``predict_on_batch`` and as a direct compiled call (Keras's per-call overhead), and
 mc_predict per image at 400 and 4000 rows per call. Per epoch, outside the steps: writing
@@ -45,6 +45,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from models.data import to_classifier_input  # noqa: E402
 from models.mc import mc_predict, split_at_first_dropout  # noqa: E402
+from models.defaults import VERIFIER  # noqa: E402
 from models.verifier import VERIFIERS  # noqa: E402
 
 from bench_train import recipe_gan  # noqa: E402
@@ -158,13 +159,13 @@ def mc_figures(cfg, images):
     out = {}
     for rate in (0.4, 0.0):
         keras.utils.set_random_seed(cfg.SEED)
-        trunk, head = split_at_first_dropout(VERIFIERS["default"](rate))
+        trunk, head = split_at_first_dropout(VERIFIERS[VERIFIER](rate))
         features = np.repeat(trunk.predict_on_batch(to_classifier_input(images[:5])), cfg.MC_ROWS // 5, axis=0)
         out[f"mc_head_dropout_{rate}_predict_on_batch_ms"] = best_ms(partial(head.predict_on_batch, features),
                                                                      cfg.REPEATS)
         direct, tensor = tf.function(partial(head, training=False)), tf.constant(features)
         out[f"mc_head_dropout_{rate}_direct_ms"] = best_ms(lambda f=direct, x=tensor: f(x).numpy(), cfg.REPEATS)
-    model = VERIFIERS["default"]()
+    model = VERIFIERS[VERIFIER]()
     for rows in (400, 4000):
         ms = best_ms(partial(mc_predict, model, images[:40], 100, rows), max(2, cfg.REPEATS // 4))
         out[f"mc_predict_ms_per_image_{rows}_rows"] = round(ms / 40, 2)

@@ -2,14 +2,14 @@
 SHA256 in its MANIFEST.json, so a fresh clone can draw and verify digits without training.
 
 The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mnist/...``,
-``verifier_default.weights.h5``, 04's two judges ``independent_classifier.weights.h5`` and
+``verifier_light.weights.h5``, 04's two judges ``independent_classifier.weights.h5`` and
 ``independent_resnet.weights.h5``, each with its
 ``.json``). ``choose`` picks a file trained here or its shipped copy; a shipped file is
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
-The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) and its
+The verifier's density (``verifier_light.density.npz``, see ``models.typicality``) and its
 floors, its verdicts on the real test digits under the settings a CPU run at the defaults uses
-(``verifier_default.floors.json``, one per precision), are measured on the shipped float16
+(``verifier_light.floors.json``, one per precision), are measured on the shipped float16
 verifier itself: 02, 05 or 07 on the shipped weights writes what is not shipped yet to
 weights/shipped/; ``python -m models.pretrained --density`` or ``--floors`` ships it.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from models import paths
+from models import defaults, paths
 from models.config import UserError
 from models.files import atomic_path, write_json
 
@@ -151,14 +151,16 @@ def main(args=None):
     """Ship the weights trained here at the default places (run once the defaults are final);
     with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
     args = sys.argv[1:] if args is None else args
-    measured = {"--density": "verifier_default.density.npz", "--floors": "verifier_default.floors.json"}
+    measured = {"--density": f"verifier_{defaults.VERIFIER}.density.npz",
+                "--floors": f"verifier_{defaults.VERIFIER}.floors.json"}
     if len(args) == 1 and args[0] in measured:
         source = paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / measured[args[0]]
         return ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
-    files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"), paths.verifier(weights, "default"),
-              paths.independent_classifier(weights), paths.independent_classifier(weights, "resnet")]
+    files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"),
+              paths.verifier(weights, defaults.VERIFIER), paths.independent_classifier(weights),
+              paths.independent_classifier(weights, "resnet")]
     chosen = [paths.resolve(a) for a in args]
     if any(f not in files for f in chosen):
         sys.exit(f"Only these can be shipped: {', '.join(paths.shown(f) for f in files)}.")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import REPO
+from models import defaults, paths
 from models.data import rotated
 from models.files import load_weights
 from models.mc import MCDropout
@@ -84,8 +84,8 @@ def test_features_come_from_one_deterministic_pass_on_a_grid():
 
 
 def test_the_shipped_verifier_calls_noise_unlike_any_digit(mnist):
-    path = REPO / "weights" / "pretrained" / "verifier_default.weights.h5"
-    model = build("default", read_record(density_path(path))["constants"]["DROPOUT"], "float32")
+    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), defaults.VERIFIER)
+    model = build(defaults.VERIFIER, read_record(density_path(path))["constants"]["DROPOUT"], "float32")
     load_weights(model, path, "restore it")
     density = saved_density(path, model)
     noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
