@@ -115,8 +115,9 @@ def fixed_rule_verdicts(images):
 
 
 def test_the_fixed_rule_gives_the_verdicts_it_gave_when_the_golden_file_was_written():
-    """The golden file holds the fixed rule's mean and SD on 24 real test images (``python
-    tests/test_mc.py`` writes it): a change in how the passes are drawn, batched or reduced shows here."""
+    """The golden file holds the fixed rule's mean and SD on 24 real test images
+    (``PYTHONPATH=. python tests/test_mc.py`` writes it): a change in how the passes are drawn,
+    batched or reduced shows here."""
     _, (x_test, _) = load_dataset("mnist")
     golden = np.load(GOLDEN)
     mean, sd = fixed_rule_verdicts(x_test[: len(golden["mean"])])
