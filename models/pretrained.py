@@ -36,8 +36,12 @@ def choose(trained, shipped, source, usable=lambda path: True):
     repo trains it) or ``shipped`` (its copy in weights/pretrained/), per ``source`` (a key
     of SOURCES). "auto" takes the trained file when it exists, else the shipped copy when it
     is in its manifest and ``usable(copy)`` (e.g. made with the constants in force), else
-    ``trained`` (to be trained). A shipped copy is checked against the manifest first."""
+    ``trained`` (to be trained). A shipped copy is checked against the manifest first, also where
+    ``trained`` itself lies in a shipped tree (e.g. GENERATOR_DIR=weights/pretrained/class_gans)."""
     trained, shipped = Path(trained), Path(shipped)
+    if source != "trained" and _listed(trained):
+        check(trained)
+        return trained, "shipped"
     if source == "trained" or (source == "auto" and (trained.is_file() or not _listed(shipped))):
         return trained, "trained here"
     check(shipped)

@@ -67,6 +67,7 @@ def test_choose_prefers_weights_trained_here_unless_told(classifier_files):
     assert choose(trained, shipped, "auto", usable=lambda path: False) == (trained, "trained here")
     assert choose(trained, shipped, "trained") == (trained, "trained here")
     assert choose(trained, shipped.with_name("nothing.weights.h5"), "auto") == (trained, "trained here")
+    assert choose(shipped, shipped, "auto") == (shipped, "shipped"), "a shipped file named as one trained here"
 
 
 @pytest.mark.parametrize("damaged", ["independent_classifier.weights.h5", "independent_classifier.json"])
