@@ -8,7 +8,7 @@ from the same noise in both precisions: the largest and the mean uint8 pixel dif
 and both sets' label fidelity by the float32 independent classifier. Then the independent
 classifier's real test accuracy in both precisions, and the verifier's floor (100 MC
 passes over the real test images, same dropout seed) in float16 beside the float32 one
-recorded in weights/verifier_light.json (its ``.json``). Needs the float32 weights of the PARTS checked
+recorded in weights/verifier_default.json. Needs the float32 weights of the PARTS checked
 (and of the judge, with JUDGE=float32) trained here at the defaults.
 """
 

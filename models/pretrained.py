@@ -2,14 +2,15 @@
 SHA256 in its MANIFEST.json, so a fresh clone can draw and verify digits without training.
 
 The folder mirrors weights/ (``class_gans/generator_{k}.weights.h5``, ``acgan/mnist/...``,
-``verifier_light.weights.h5``, 04's two judges ``independent_classifier.weights.h5`` and
+``verifier_default.weights.h5``, and the light verifier ``verifier_light.weights.h5`` that
+``--VERIFIER=light`` selects, 04's two judges ``independent_classifier.weights.h5`` and
 ``independent_resnet.weights.h5``, each with its
 ``.json``). ``choose`` picks a file trained here or its shipped copy; a shipped file is
 used only after it and its ``.json`` match their SHA256 in the manifest. ``python -m models.pretrained`` ships
 the weights trained here at the default places (maintainers, once the defaults are final).
-The verifier's density (``verifier_light.density.npz``, see ``models.typicality``) and its
+The verifier's density (``verifier_default.density.npz``, see ``models.typicality``) and its
 floors, its verdicts on the real test digits under the settings a CPU run at the defaults uses
-(``verifier_light.floors.json``, one per precision), are measured on the shipped float16
+(``verifier_default.floors.json``, one per precision), are measured on the shipped float16
 verifier itself: 02, 05 or 07 on the shipped weights writes what is not shipped yet to
 weights/shipped/; ``python -m models.pretrained --density`` or ``--floors`` ships it.
 """

@@ -19,7 +19,7 @@ MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "M
                "MC_MIN_PASSES": "min_passes"}  # the MC constants -> mc_predict's keywords
 MC_CONSTANTS = (*MC_KEYWORDS, "MC_PRECISION")  # what an MC verdict depends on besides the verifier and the images
 OOD_CONSTANTS = ("OOD_LAYER", "OOD_GRID", "OOD_COVARIANCE", "OOD_RATE")  # what the verifier's density depends on
-PRODUCT_VERIFIERS = ("light", "default", "reference")  # VERIFIER's choices (bench/train_verifier_variant.py: others)
+PRODUCT_VERIFIERS = ("default", "light", "reference")  # VERIFIER's choices (bench/train_verifier_variant.py: others)
 
 
 def constants(cfg):

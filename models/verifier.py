@@ -31,7 +31,7 @@ def _conv_bn(x, filters, kernel_size, padding="same"):
 
 
 def build_verifier(dropout=0.4, n_classes=10, name="verifier", filters=64):
-    """The "default" architecture (02's is "light"): two blocks of two 3x3 conv-BN-ReLU (32 then
+    """02's verifier (``VERIFIER="default"``): two blocks of two 3x3 conv-BN-ReLU (32 then
     ``filters`` = 64) and a max-pool, MC dropout after each block, Dense 128, MC dropout, softmax;
     small random shifts while training. 37 MFLOPs a forward pass, of which the 22 after the first
     dropout are recomputed per MC pass (the reference: 62 per pass; the narrow variant, 48 filters: 14)."""
@@ -55,8 +55,9 @@ def build_narrow_verifier(dropout=0.4, n_classes=10, name="narrow_verifier"):
 
 
 def build_light_verifier(dropout=0.4, n_classes=10, name="light_verifier"):
-    """02's verifier: the default's first block; after its dropout, one 3x3 conv (64 filters) at 14x14
-    and, after a max-pool, one at 7x7: 11.6 MFLOPs a pass after the first dropout, half the default's 22.5."""
+    """The light verifier (``--VERIFIER=light``): the default's first block; after its dropout, one
+    3x3 conv (64 filters) at 14x14 and, after a max-pool, one at 7x7: 11.6 MFLOPs a pass after the
+    first dropout, half the default's 22.5."""
     image = keras.Input((28, 28, 1), name="image")
     x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant")(image)  # training only
     x = _conv_bn(x, 32, 3)

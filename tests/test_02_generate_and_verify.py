@@ -77,7 +77,7 @@ def test_end_to_end_writes_data_summary_and_figures(base, workspace, mnist):
     out = base
     info = json.loads((out / "summary.json").read_text())["verifier"]  # the verifier's floor, as this run used it
     assert info["measured_with"]["MC_RULE"] == "adaptive" and info["measured_with"]["MC_PASSES"] == 20
-    density = workspace / "weights" / "verifier_light.density.npz"
+    density = workspace / "weights" / "verifier_default.density.npz"
     assert read_record(density)["constants"]["OOD_LAYER"] == "conv4", "the density is kept beside the verifier"
     with np.load(density) as f:
         threshold = float(f["threshold"])
@@ -204,7 +204,7 @@ def test_a_digit_gets_the_same_images_and_verdicts_whatever_was_drawn_before(scr
 
 
 def test_verifier_of_other_constants_is_refused(script, workspace):
-    with pytest.raises(UserError, match=r"verifier_light.weights.h5 was made with other settings: "
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 was made with other settings: "
                                         r"DROPOUT=0.4 \(now 0.3\).*--RETRAIN=1"):
         run(script, workspace, DROPOUT=0.3)
 
@@ -212,8 +212,8 @@ def test_verifier_of_other_constants_is_refused(script, workspace):
 def test_damaged_verifier_names_the_file(script, workspace, tmp_path):
     weights = tmp_path / "weights"
     weights.mkdir()
-    (weights / "verifier_light.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    with pytest.raises(UserError, match=r"verifier_light.weights.h5 is damaged .*--RETRAIN=1"):
+    (weights / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is damaged .*--RETRAIN=1"):
         run(script, workspace, WEIGHTS_DIR=str(weights))
 
 
@@ -248,5 +248,5 @@ def test_no_ood_verdict_under_rate_zero_and_a_bad_layer_is_refused(script, works
     assert json.loads((workspace / "no_ood" / "summary.json").read_text())["all"]["out_of_distribution"] == 0
     with pytest.raises(ConfigError, match="OOD_LAYER must be conv1, conv2, ... or dense"):
         script.main(OOD_LAYER="fc", GENERATOR_DIR=str(workspace))
-    with pytest.raises(UserError, match="OOD_LAYER='conv9' is not a layer of the light verifier: choose one of "):
+    with pytest.raises(UserError, match="OOD_LAYER='conv9' is not a layer of the default verifier: choose one of "):
         run(script, workspace, OOD_LAYER="conv9", OUTPUT_DIR=str(workspace / "conv9"))

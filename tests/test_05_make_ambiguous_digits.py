@@ -95,7 +95,7 @@ def test_bad_constants_are_rejected_before_work(script, tmp_path, bad, problem):
 def test_a_damaged_verifier_names_the_file(script, tmp_path):
     weights = tmp_path / "weights"
     weights.mkdir()
-    (weights / "verifier_light.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    with pytest.raises(UserError, match=r"verifier_light.weights.h5 is damaged"):
+    (weights / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is damaged"):
         script.main(**{**TINY, "WEIGHTS_FROM": "trained"}, WEIGHTS_DIR=str(weights), GENERATOR_DIR=str(
             paths.resolve(paths.PRETRAINED_WEIGHTS) / "acgan" / "mnist"), OUTPUT_DIR=str(tmp_path / "out"))

@@ -36,7 +36,7 @@ def out(script, tmp_path_factory, mnist):
 
 def test_members_are_trained_once_and_kept(script, out, capsys):
     for seed in (1, 2):
-        assert (out / "ensemble" / f"seed_{seed}" / "verifier_light.weights.h5").is_file()
+        assert (out / "ensemble" / f"seed_{seed}" / "verifier_default.weights.h5").is_file()
     script.main(ENSEMBLE_SEEDS="1,2", VERIFIER_EPOCHS=1, VERIFIER_SUBSET=600, VERIFIER_VAL_SIZE=200, TEST_SUBSET=20,
                 ROTATED=10, ANGLES="0", MC_PASSES=4, PASSES_SWEEP="4", VERBOSE=0, ENSEMBLE_DIR=str(out / "ensemble"),
                 OUTPUT_DIR=str(out / "again"), GENERATED="", AMBIGUOUS=str(out / "nothing_here.npz"))

@@ -102,7 +102,7 @@ def shipped_02(tmp_path_factory, mnist, tiny_verifier):
     s02 = load_script("02_generate_and_verify.py")
     run_02(s02, root, WEIGHTS_FROM="trained", GENERATOR_DIR=str(root / "weights" / "class_gans"),
            WEIGHTS_DIR=str(root / "weights"))
-    ship([root / "weights" / "class_gans" / "generator_1.weights.h5", root / "weights" / "verifier_light.weights.h5"],
+    ship([root / "weights" / "class_gans" / "generator_1.weights.h5", root / "weights" / "verifier_default.weights.h5"],
          root / "weights", root / "shipped")
     return s02, root
 
@@ -119,17 +119,17 @@ def test_02_uses_the_shipped_weights_when_none_are_trained_here_and_says_so(ship
     run_02(s02, root)
     printed = capsys.readouterr().out
     assert "generators of class_gans for digit 1: " in printed and "shipped/class_gans (shipped)" in printed
-    assert "shipped/verifier_light.weights.h5 (shipped)" in printed
+    assert "shipped/verifier_default.weights.h5 (shipped)" in printed
     assert not list((root / "none").rglob("*.weights.h5")), "nothing may be trained when the shipped weights fit"
     with np.load(root / "out" / "generated.npz") as f:
         inputs = json.loads(str(f["record"]))["inputs"]
         assert (f["mean"].argmax(axis=1) == 1).all() and len(f["y_train"]) == 20
-    assert inputs["verifier"] == sha256(root / "shipped" / "verifier_light.weights.h5")
+    assert inputs["verifier"] == sha256(root / "shipped" / "verifier_default.weights.h5")
     assert inputs["generator of digit 1"] == sha256(root / "shipped" / "class_gans" / "generator_1.weights.h5")
     # its floor was measured for other weights (the float32 ones it was shipped from): measured once, kept where
     # every output folder finds it, then read back
     assert "verifying the 2000 real MNIST test images" in printed
-    kept = root / "none" / "shipped" / "verifier_light.floors.json"
+    kept = root / "none" / "shipped" / "verifier_default.floors.json"
     assert [info["measured_with"]["MC_PASSES"] for info in json.loads(kept.read_text())] == [20]
     run_02(s02, root, OUTPUT_DIR=str(root / "elsewhere"))
     assert "verifying the" not in capsys.readouterr().out
@@ -143,13 +143,13 @@ def test_02_reads_the_floors_shipped_beside_the_verifier(shipped_02, tmp_path, c
     shutil.copytree(root / "shipped", shipped)
     run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "a"))
     assert "verifying the" in capsys.readouterr().out
-    (tmp_path / "w" / "shipped" / "verifier_light.floors.json").rename(shipped / "verifier_light.floors.json")
-    with pytest.raises(UserError, match=r"verifier_light.floors.json is not listed in .*MANIFEST.json"):
+    (tmp_path / "w" / "shipped" / "verifier_default.floors.json").rename(shipped / "verifier_default.floors.json")
+    with pytest.raises(UserError, match=r"verifier_default.floors.json is not listed in .*MANIFEST.json"):
         run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "b"))
-    ship_measured(shipped / "verifier_light.floors.json", shipped)  # listed in the manifest: read, not measured
+    ship_measured(shipped / "verifier_default.floors.json", shipped)  # listed in the manifest: read, not measured
     run_02(s02, root, SHIPPED_DIR=str(shipped), WEIGHTS_DIR=str(tmp_path / "w"), OUTPUT_DIR=str(tmp_path / "b"))
     assert "verifying the" not in capsys.readouterr().out
-    assert not (tmp_path / "w" / "shipped" / "verifier_light.floors.json").exists()
+    assert not (tmp_path / "w" / "shipped" / "verifier_default.floors.json").exists()
 
 
 def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
@@ -159,8 +159,8 @@ def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
     for name in [*json.loads((root / "shipped" / MANIFEST).read_text()), MANIFEST]:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes((root / "shipped" / name).read_bytes())
-    (copy / "verifier_light.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    with pytest.raises(UserError, match=r"verifier_light.weights.h5 is missing or damaged.*git checkout -- "):
+    (copy / "verifier_default.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with pytest.raises(UserError, match=r"verifier_default.weights.h5 is missing or damaged.*git checkout -- "):
         run_02(s02, root, SHIPPED_DIR=str(copy), OUTPUT_DIR=str(tmp_path / "out"))
 
 
@@ -168,8 +168,8 @@ def test_02_refuses_a_damaged_shipped_verifier(shipped_02, tmp_path):
 def test_02_trains_its_own_verifier_when_the_shipped_one_has_other_constants(shipped_02, tmp_path, capsys):
     s02, root = shipped_02
     run_02(s02, root, DROPOUT=0.3, WEIGHTS_DIR=str(tmp_path / "weights"), OUTPUT_DIR=str(tmp_path / "out"))
-    assert (tmp_path / "weights" / "verifier_light.weights.h5").is_file()
-    assert "training the light verifier" in capsys.readouterr().out
+    assert (tmp_path / "weights" / "verifier_default.weights.h5").is_file()
+    assert "training the default verifier" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # the shipped verifier on every real test digit where its floor is not shipped for this device
@@ -198,11 +198,11 @@ def test_shipping_floors_adds_them_to_those_shipped(tmp_path):
     (shipped / MANIFEST).write_text("{}")
     floor = {"float32": {"measured_with": {"MC_PRECISION": "float32"}, "test_ambiguity_rate": 0.02},
              "bfloat16": {"measured_with": {"MC_PRECISION": "bfloat16"}, "test_ambiguity_rate": 0.03}}
-    write_json(shipped / "verifier_light.floors.json", [floor["float32"], floor["bfloat16"]])
+    write_json(shipped / "verifier_default.floors.json", [floor["float32"], floor["bfloat16"]])
     again = {**floor["bfloat16"], "test_ambiguity_rate": 0.025}  # the same settings, measured anew
     gpu = {"measured_with": {"MC_PRECISION": "bfloat16", "MC_BATCH": 16384}, "test_ambiguity_rate": 0.024}
-    write_json(measured / "verifier_light.floors.json", [again, gpu])
-    ship_measured(measured / "verifier_light.floors.json", shipped)
-    assert json.loads((shipped / "verifier_light.floors.json").read_text()) == [floor["float32"], again, gpu]
+    write_json(measured / "verifier_default.floors.json", [again, gpu])
+    ship_measured(measured / "verifier_default.floors.json", shipped)
+    assert json.loads((shipped / "verifier_default.floors.json").read_text()) == [floor["float32"], again, gpu]
     check_listed = json.loads((shipped / MANIFEST).read_text())
-    assert check_listed == {"verifier_light.floors.json": sha256(shipped / "verifier_light.floors.json")}
+    assert check_listed == {"verifier_default.floors.json": sha256(shipped / "verifier_default.floors.json")}

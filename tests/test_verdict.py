@@ -18,7 +18,7 @@ def test_the_defaults_make_a_verdict():
     ({"MC_ROUND_PASSES": 0}, "MC_ROUND_PASSES must be at least 1"),
     ({"MC_PRECISION": "float16"}, "MC_PRECISION must be one of auto, float32, bfloat16, got 'float16'"),
     ({"MC_BATCH": -1}, "MC_BATCH must be at least 1, or 0"),
-    ({"VERIFIER": "spectral"}, "VERIFIER must be one of light, default, reference, got 'spectral'"),
+    ({"VERIFIER": "spectral"}, "VERIFIER must be one of default, light, reference, got 'spectral'"),
     ({"DROPOUT": 1.0}, "DROPOUT must lie in [0, 1)"),
     ({"OOD_LAYER": "fc"}, "OOD_LAYER must be conv1, conv2, ... or dense"),
     ({"OOD_RATE": 1.0}, "OOD_RATE must lie in [0, 1)"),
