@@ -83,9 +83,10 @@ def test_features_come_from_one_deterministic_pass_on_a_grid():
     assert features(feature_model(model, "dense", 1), x).shape == (5, 128)
 
 
-def test_the_shipped_verifier_calls_noise_unlike_any_digit(mnist):
-    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), defaults.VERIFIER)
-    model = build(defaults.VERIFIER, read_record(density_path(path))["constants"]["DROPOUT"], "float32")
+@pytest.mark.parametrize("architecture", [defaults.VERIFIER, "light"])  # both shipped: 02's and --VERIFIER=light
+def test_a_shipped_verifier_calls_noise_unlike_any_digit(mnist, architecture):
+    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), architecture)
+    model = build(architecture, read_record(density_path(path))["constants"]["DROPOUT"], "float32")
     load_weights(model, path, "restore it")
     density = saved_density(path, model)
     noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
