@@ -39,6 +39,23 @@ def tiny_real():
     return rng.uniform(-1, 1, (64, 28, 28, 1)).astype("float32"), np.full(64, 3, "int32")
 
 
+def shipped_verifier(architecture=None):
+    """(model, density) of a shipped verifier (02's by default), its layers in float32 and its dropout on."""
+    import json
+
+    from models import defaults, paths
+    from models.files import load_weights
+    from models.pretrained import sidecar
+    from models.typicality import saved_density
+    from models.verifier import build
+
+    architecture = architecture or defaults.VERIFIER
+    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), architecture)
+    model = build(architecture, json.loads(sidecar(path).read_text())["dropout"], "float32")
+    load_weights(model, path, "restore it with `git checkout -- weights/pretrained`")
+    return model, saved_density(path, model)
+
+
 TINY_VERIFIER = dict(VERIFIER_EPOCHS=2, VERIFIER_BATCH_SIZE=32, VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500,
                      MC_PASSES=20, MC_ROUND_PASSES=5, MC_MIN_PASSES=5)  # a verifier recipe that trains in seconds
 

@@ -8,16 +8,13 @@ from types import SimpleNamespace
 import keras
 import pytest
 
-from models import defaults, paths
+from models import paths
 from models.checkpoint import load_generator
 from models.classifier import build_classifier
 from models.config import shared_defaults
 from models.files import load_weights
-from models.pretrained import sidecar
-from models.typicality import saved_density
-from models.verifier import VERIFIERS
 
-from conftest import REPO
+from conftest import REPO, shipped_verifier
 
 sys.path.insert(0, str(REPO / "bench"))
 import score_generators  # noqa: E402
@@ -32,10 +29,7 @@ CFG = shared_defaults(SEED=0, N_PER_CLASS=120, MC_PASSES=10, MC_BATCH=512, NEARE
 @pytest.fixture(scope="module")
 def judged(mnist):
     """(verifier, its density, independent classifier, real test 7s, held-out real train 7s): the shipped judges."""
-    path = paths.verifier(SHIPPED, defaults.VERIFIER)
-    verifier = VERIFIERS[defaults.VERIFIER](json.loads(sidecar(path).read_text())["dropout"])
-    load_weights(verifier, path, "")
-    density = saved_density(path, verifier)
+    verifier, density = shipped_verifier()
     classifier = build_classifier(dense_units=512)
     load_weights(classifier, paths.independent_classifier(SHIPPED), "")
     (x_train, y_train), (x_test, y_test) = mnist

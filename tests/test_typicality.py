@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 
-from models import defaults, paths
+from conftest import shipped_verifier
+from models import defaults
 from models.data import rotated
-from models.files import load_weights
 from models.mc import MCDropout
-from models.record import read_record
-from models.typicality import atypicality, density_path, feature_layers, feature_model, features, fit, \
-    saved_density, threshold
+from models.typicality import atypicality, feature_layers, feature_model, features, fit, threshold
 from models.verifier import build, verdicts
 
 
@@ -85,10 +83,7 @@ def test_features_come_from_one_deterministic_pass_on_a_grid():
 
 @pytest.mark.parametrize("architecture", [defaults.VERIFIER, "light"])  # both shipped: 02's and --VERIFIER=light
 def test_a_shipped_verifier_calls_noise_unlike_any_digit(mnist, architecture):
-    path = paths.verifier(paths.resolve(paths.PRETRAINED_WEIGHTS), architecture)
-    model = build(architecture, read_record(density_path(path))["constants"]["DROPOUT"], "float32")
-    load_weights(model, path, "restore it")
-    density = saved_density(path, model)
+    model, density = shipped_verifier(architecture)
     noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
     digits = mnist[1][0][:200]
     verdict = verdicts(model, np.concatenate([noise, digits]), density, passes=10, batch=512)
