@@ -28,6 +28,7 @@ from models.config import UserError
 from models.files import atomic_path, write_json
 
 MANIFEST = "MANIFEST.json"
+SHIPPED_VERIFIERS = ("default", "light")  # the verifiers weights/pretrained holds
 SOURCES = {"auto": "weights trained here where they exist, else the shipped ones",
            "shipped": "only the shipped weights", "trained": "only weights trained here (train what is missing)"}
 
@@ -156,11 +157,13 @@ def main(args=None):
     """Ship the weights trained here at the default places (run once the defaults are final);
     with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
     args = sys.argv[1:] if args is None else args
-    measured = {"--density": f"verifier_{defaults.VERIFIER}.density.npz",
-                "--floors": f"verifier_{defaults.VERIFIER}.floors.json"}
-    if len(args) == 1 and args[0] in measured:
-        source = paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / measured[args[0]]
-        return ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))
+    measured = {"--density": "density.npz", "--floors": "floors.json"}
+    if len(args) == 1 and args[0] in measured:  # of 02's verifier, and of each other shipped one measured here
+        for name in SHIPPED_VERIFIERS:
+            source = paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / f"verifier_{name}.{measured[args[0]]}"
+            if source.is_file() or name == defaults.VERIFIER:
+                ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))
+        return None
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]
     files += [paths.acgan_generator(paths.resolve(paths.ACGAN_WEIGHTS), "mnist"),
