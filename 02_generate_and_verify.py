@@ -37,7 +37,7 @@ LATENT_SCALE = 1.5  # per-digit GANs' noise z ~ N(0, LATENT_SCALE^2): wider = mo
 # (1.0 = the generators' own; 1.5 trains a classifier best: docs/results.md)
 ACGAN_LATENT_SCALE = 1.0  # the same for GENERATOR="acgan" (its draws at 1.5 fail the verifier 15% of the time)
 SEED = 2024  # digit k is drawn with seed SEED + k
-DRAW_BATCH = 1000  # images drawn and verified at a time (fewer at the end: about as many as still needed)
+DRAW_BATCH = 4096  # images drawn and verified at a time (fewer at the end: about as many as still needed)
 MAX_DRAWS = 100000  # give up on a digit after drawing this many images
 
 # the verifier and its verdict: defaults in models/defaults.py, shared with 05, 06, 07 and bench/ (--help lists them)

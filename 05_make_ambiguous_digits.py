@@ -37,7 +37,8 @@ from models.mc import reseed_dropout
 from models.plots import ambiguity_gallery, slide_figure
 from models.pretrained import SOURCES, choose
 from models.record import fingerprint, make_record, matches, reusable
-from models.verifier import verdicts, without_dropout
+from models.verdict import verdicts
+from models.verifier import without_dropout
 
 # what to make
 PAIRS = ("4-9", "3-5", "7-9", "3-8", "2-7")  # class pairs "a-b" to draw between: MNIST's usual confusions

@@ -35,7 +35,8 @@ from models.pretrained import SOURCES
 from models.record import make_record
 from models.trust import aurc, ece, entropy, error_auroc, flag_summary, interval, mutual_information
 from models.trust_report import report_markdown, save_figures
-from models.verifier import ambiguity, resolve_precision, rule_width, verdicts, verifier_split, without_dropout
+from models.verdict import verdicts
+from models.verifier import ambiguity, resolve_precision, rule_width, verifier_split, without_dropout
 
 # what is measured
 TEST_SUBSET = 0  # score at most this many real test images (0 = all 10,000)

@@ -29,7 +29,7 @@ from models.plots import ambiguity_gallery
 from models.pretrained import SOURCES
 from models.record import make_record
 from models.summary import save_atypical_figure
-from models.verifier import verdicts
+from models.verdict import verdicts
 
 # your images
 IMAGES = ""  # the .npz to verify (x: uint8 (N, 28, 28); y, optional: the intended digits)

@@ -53,7 +53,8 @@ from models.record import read_record  # noqa: E402
 from models.typicality import (COVARIANCES, atypicality, feature_layers, feature_model,  # noqa: E402
                                features, fit, threshold)
 from models.trust import auroc  # noqa: E402
-from models.verifier import verdicts, verifier_split, without_dropout  # noqa: E402
+from models.verdict import verdicts  # noqa: E402
+from models.verifier import verifier_split, without_dropout  # noqa: E402
 from shipped import shipped_verifier  # noqa: E402
 
 GRIDS = (1, 2)  # candidate grids (1 = a global average)

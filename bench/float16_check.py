@@ -32,7 +32,7 @@ from models.data import load_dataset, to_uint8  # noqa: E402
 from models.gan import generate_images  # noqa: E402
 from models.judges import get_verifier  # noqa: E402
 from models.mc import reseed_dropout  # noqa: E402
-from models.verifier import mc_scores  # noqa: E402
+from models.verdict import mc_scores  # noqa: E402
 
 GENERATORS = {"class_gans": [(f"class_gans/generator_{k}", k) for k in range(10)],
               "acgan": [("acgan/mnist/generator", k) for k in range(10)]}

@@ -44,7 +44,7 @@ from models.gan import generate_images  # noqa: E402
 from models.judges import get_judge, get_verifier, judge_split  # noqa: E402
 from models.metrics import fid, knn_precision_recall  # noqa: E402
 from models.mc import reseed_dropout  # noqa: E402
-from models.verifier import verdicts  # noqa: E402
+from models.verdict import verdicts  # noqa: E402
 
 # what is scored
 GENERATOR = "class_gans"  # "class_gans" (01's per-digit DCGANs) or "acgan" (03's conditional GAN)

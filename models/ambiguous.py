@@ -13,7 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from models.data import to_classifier_input, to_uint8
-from models.verifier import verdicts
+from models.verdict import verdicts
 
 
 def mixed_label_generator(generator):

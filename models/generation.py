@@ -19,8 +19,7 @@ from models.generated import draws_needed
 from models.mc import reseed_dropout
 from models.pretrained import choose
 from models.record import reusable
-from models.verdict import options
-from models.verifier import verdicts
+from models.verdict import options, verdicts
 
 GENERATOR_HINTS = {"class_gans": "run 01_train_class_gans.py first.", "acgan": "run 03_train_acgan.py first."}
 KEEP_MODES = {"all": "every accepted image", "clear": "accepted, not ambiguous", "ambiguous": "accepted and ambiguous"}
@@ -82,7 +81,7 @@ def generate_digit(k, generator, verifier, density, cfg, scale, progbar):
                 cfg.MAX_DRAWS - counts["drawn"])
         z = rng.standard_normal((n, latent_dim), dtype=np.float32) * np.float32(scale)
         x = to_uint8(generate_images(generator, z, np.full(n, k, "int32")))
-        verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, **options(cfg)))}
+        verdict = {"x": x, **with_ood_fields(verdicts(verifier, x, density, ood_first=True, **options(cfg)))}
         ood, ambiguous = verdict["out_of_distribution"], verdict["ambiguous"]
         accepted = (verdict["top"] == k) & ~ood
         mask = keep_mask(accepted, ambiguous, cfg.KEEP)

@@ -26,9 +26,9 @@ from models.pretrained import check as check_shipped
 from models.pretrained import choose, sidecar
 from models.record import fingerprint, make_record, matches, read_record, require_match
 from models.typicality import density_path, feature_layers, load_density, make_density, save_density
-from models.verdict import OOD_CONSTANTS, constants, mc_text, options
-from models.verifier import (OUTLIER_CONSTANTS, VERIFIER_CONSTANTS, build, mc_scores, train_and_save,
-                             verifier_record, verifier_split)
+from models.verdict import OOD_CONSTANTS, constants, mc_scores, mc_text, options
+from models.verifier import (OUTLIER_CONSTANTS, VERIFIER_CONSTANTS, build, train_and_save, verifier_record,
+                             verifier_split)
 
 JUDGES = {  # the independent judges (neither is the verifier, which filtered the data): name: architecture
     "cnn": "the CNN every accuracy run of 04 trains (FILTERS, DENSE_UNITS)",

@@ -43,18 +43,20 @@ PRECISIONS = {"auto": "bfloat16 where the hardware computes it natively, else fl
 SETTLED_Z = 3.0  # an ambiguous verdict settles once its gap and its top class's lead are this many SEs from zero
 CLEAR_Z = 1.0  # a clear verdict settles once it holds with the worst-case SDs and means this many SEs closer
 IMAGES_PER_BLOCK = 4096  # the adaptive rule holds every pass of this many images at a time (16 MB at 100 passes)
+MIN_CALL_IMAGES = 8  # the adaptive rule's smallest call, in images (see call_size)
 
 
 def mc_predict(model, images, passes=defaults.MC_PASSES, batch=512, rule="fixed", round_passes=defaults.MC_ROUND_PASSES,
-               min_passes=defaults.MC_MIN_PASSES):
+               min_passes=defaults.MC_MIN_PASSES, trunk=None):
     """MC-dropout verdict statistics -> ``(mean, sd, used)``: mean and population SD over each
     image's passes, each (N, classes), and the passes each image got, (N,) int32.
 
     ``batch`` rows (images x passes) go through the network per call. Under the fixed rule
     every image is repeated ``passes`` times along the batch axis; under the adaptive rule
-    each round repeats the images still going ``round_passes`` times, and every call is
-    filled to ``batch // round_passes`` images (padded at the end of a round), so calls stay
-    full as images stop and a compiled call is reused.
+    each round repeats the images still going ``round_passes`` times, ``batch // round_passes``
+    images a call; the last call of a round is padded to a power of two of images (``call_size``),
+    so a few compiled calls serve every round however few images are still going. ``trunk``: the
+    ``trunk_output`` of ``images``, where the caller has it already (the adaptive rule starts from it).
     """
     if rule not in MC_RULES:
         raise ValueError(f"rule must be one of {', '.join(MC_RULES)}, got {rule!r}.")
@@ -67,8 +69,9 @@ def mc_predict(model, images, passes=defaults.MC_PASSES, batch=512, rule="fixed"
                          "use at least 2 passes.")
     if rule == "fixed":
         return (*_fixed(model, x, passes, batch), np.full(len(x), passes, np.int32))
-    parts = [_adaptive(model, x[i : i + IMAGES_PER_BLOCK], passes, batch, round_passes, max(2, min_passes))
-             for i in range(0, len(x), IMAGES_PER_BLOCK)]
+    blocks = [slice(i, i + IMAGES_PER_BLOCK) for i in range(0, len(x), IMAGES_PER_BLOCK)]
+    parts = [_adaptive(model, trunk_output(model, x[block], batch) if trunk is None else trunk[block], passes, batch,
+                       round_passes, max(2, min_passes)) for block in blocks]
     return tuple(np.concatenate(p) for p in zip(*parts)) if parts else _empty(model)
 
 
@@ -124,28 +127,39 @@ def without_mc_dropout(model, dtype=None):
     return clone
 
 
-def _adaptive(model, x, passes, batch, round_passes, min_passes):
-    """Sequential passes over the images ``x`` (floats in [0, 1]); see ``mc_predict``. The layers
-    before the first dropout run once per image, not once per round: the rounds start from
-    their output."""
-    trunk, features = split_at_first_dropout(model)[0], []
+def trunk_output(model, x, batch=512):
+    """The output of ``model``'s layers before the first dropout on classifier inputs ``x``, ``batch``
+    rows a call (every call full: one shape)."""
+    trunk, parts = split_at_first_dropout(model)[0], []
     for start in range(0, len(x), batch):
         rows = np.arange(start, min(start + batch, len(x)))
-        padded = split_evenly(np.resize(rows, batch))  # a full call every time, as in the rounds: one shape
-        features.append(np.asarray(trunk.predict_on_batch(on_devices(x[padded])))[: len(rows)])
-    x = np.concatenate(features)
+        padded = split_evenly(np.resize(rows, batch))
+        parts.append(np.asarray(trunk.predict_on_batch(on_devices(x[padded])))[: len(rows)])
+    return np.concatenate(parts) if parts else np.zeros((0, *trunk.output.shape[1:]), trunk.output.dtype)
 
+
+def _adaptive(model, x, passes, batch, round_passes, min_passes):
+    """Sequential passes over the images whose ``trunk_output`` is ``x``; see ``mc_predict``. The
+    layers before the first dropout ran once per image, not once per round: the rounds start from
+    their output."""
     def next_passes(rows, done, count):
         round_model, per_call = mc_model(model, count, per_pass=True, from_trunk=True), max(1, batch // count)
         out = np.zeros((len(rows), count, model.output.shape[-1]), np.float32)
         for start in range(0, len(rows), per_call):
             chunk = rows[start : start + per_call]
-            padded = split_evenly(np.resize(chunk, per_call))  # a full call every time: the padding is thrown away
+            padded = split_evenly(np.resize(chunk, call_size(len(chunk), per_call)))  # the padding is thrown away
             out[start : start + len(chunk)] = np.asarray(round_model.predict_on_batch(on_devices(x[padded])))[
                 : len(chunk)]
         return out
 
     return sequential(next_passes, len(x), model.output.shape[-1], passes, round_passes, min_passes)
+
+
+def call_size(n, per_call):
+    """Images in the call that gives ``n`` images (at most ``per_call``) their passes: ``per_call`` where they
+    fill it, else the next power of two, ``MIN_CALL_IMAGES`` at least. Late in the rounds few images are
+    still going: padded to full calls, a third of 02's rows were padding; a few sizes keep the compiled calls few."""
+    return min(per_call, max(MIN_CALL_IMAGES, 1 << (n - 1).bit_length()))
 
 
 def sequential(next_passes, n, classes, passes, round_passes, min_passes, z=SETTLED_Z, clear_z=CLEAR_Z,

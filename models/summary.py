@@ -30,7 +30,8 @@ def summary_markdown(rows, cfg, verifier_info):
         f"of each digit ({verifier_info['test_images']} in all; rejected = misclassified or OOD), so a generator's "
         "rates can "
         "be told from the verifier's. Passes: the mean number of MC passes per drawn image, and the shares "
-        "of images settled at the first look and given all MC_PASSES.",
+        "of images settled at the first look and given all MC_PASSES; an image out of distribution gets none "
+        "(it is rejected whatever they say).",
         "",
         "| digit | drawn | rejected | rejection rate | floor | of which OOD | floor | accepted | ambiguous "
         "| ambiguity rate | floor | top challenger | passes | settled at first look | all passes |",

@@ -19,6 +19,8 @@ The density is fitted on the verifier's training images and kept beside its weig
 (``density_path``), with the record of what made it.
 """
 
+import weakref
+
 import keras
 import numpy as np
 from keras import layers
@@ -54,17 +56,30 @@ def feature_model(model, layer, grid):
     return keras.Model(deterministic.input, output, name=f"{model.name}_{layer}_features")
 
 
-def features(model, images, batch=1024):
+def features(model, images, batch=1024, trunk=None):
     """A ``feature_model``'s features of uint8 ``images`` -> float64 (N, d); every call is padded to
-    ``batch`` rows, so one compiled call serves any number of images."""
-    x, split = to_classifier_input(images), split_count()
-    batch = -(-batch // split) * split  # every device gets as many rows
+    ``batch`` rows, so one compiled call serves any number of images. With ``trunk``, the images'
+    ``models.mc.trunk_output`` in float32, only the layers after it run (``after_trunk``)."""
+    model, x = (model, to_classifier_input(images)) if trunk is None else (after_trunk(model), trunk)
+    batch = -(-batch // split_count()) * split_count()  # every device gets as many rows
     parts = []
     for start in range(0, len(x), batch):
         chunk = x[start : start + batch]
         padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
         parts.append(np.asarray(model.predict_on_batch(on_devices(padded)))[: len(chunk)])
     return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, model.output.shape[-1]))
+
+
+_AFTER_TRUNK = weakref.WeakKeyDictionary()
+
+
+def after_trunk(extractor):
+    """A ``feature_model``'s layers after the place of the verifier's first dropout (its output there ->
+    the features), or None where the features come before it (cached per extractor)."""
+    if extractor not in _AFTER_TRUNK:
+        first = next((layer for layer in extractor.layers if isinstance(layer, layers.Identity)), None)
+        _AFTER_TRUNK[extractor] = first and keras.Model(first.input, extractor.output)
+    return _AFTER_TRUNK[extractor]
 
 
 def fit(train_features, labels, covariance="shared"):

@@ -1,7 +1,9 @@
-"""The verdict's settings as a script holds them (their defaults: ``models/defaults.py``).
+"""The verdict: its settings as a script holds them (their defaults: ``models/defaults.py``), and
+``verdicts``, the one path every script's verdicts take (the MC passes, the ambiguity rule and the
+out-of-distribution score together; ``mc_scores``: the same on images of known class).
 
 ``problems`` checks them before any work, ``prepare`` resolves what depends on the
-device, ``options`` turns them into ``models.verifier.verdicts``' keywords, and
+device, ``options`` turns them into ``verdicts``' keywords, and
 ``constants`` names the ones a verdict depends on (for records); ``mc_text`` and
 ``ood_text`` say them in words for reports. Every script and benchmark that gives 02's
 verdict goes through these, so none can run a rule with half its settings (06 and
@@ -10,10 +12,13 @@ bench/bench_adaptive_mc.py also run the fixed rule and the rule's parts, on purp
 
 import re
 
+import numpy as np
+
+from models.data import to_classifier_input
 from models.device import tune_for_device, use_all_devices
-from models.mc import MC_RULES, PRECISIONS
-from models.typicality import COVARIANCES
-from models.verifier import resolve_precision
+from models.mc import IMAGES_PER_BLOCK, MC_RULES, PRECISIONS, mc_predict, split_at_first_dropout, trunk_output
+from models.typicality import COVARIANCES, after_trunk, atypicality, features
+from models.verifier import ambiguity, resolve_precision
 
 MC_KEYWORDS = {"MC_PASSES": "passes", "MC_BATCH": "batch", "MC_RULE": "rule", "MC_ROUND_PASSES": "round_passes",
                "MC_MIN_PASSES": "min_passes"}  # the MC constants -> mc_predict's keywords
@@ -28,7 +33,7 @@ def constants(cfg):
 
 
 def options(cfg):
-    """The verdict settings as ``models.verifier.verdicts``' keywords: ``mc_options`` and, under the
+    """The verdict settings as ``verdicts``' keywords: ``mc_options`` and, under the
     one-pass rule, the confidence below which an image is ambiguous."""
     return {**mc_options(cfg), "confidence": cfg.ONE_PASS_CONFIDENCE if cfg.MC_RULE == "one_pass" else None}
 
@@ -117,3 +122,57 @@ def ood_text(cfg):
             f"grid are less typical of its training digits ({cfg.OOD_COVARIANCE}-covariance Gaussian per class) than "
             f"all but {cfg.OOD_RATE:.1%} of held-out real digits.")
 
+
+def verdicts(model, images, density=None, confidence=None, ood_first=False, **mc):
+    """The verifier's verdict on each image: ``mc_predict(model, images, **mc)`` and the
+    ambiguity rule (with ``confidence``, the one-pass rule's) -> a dict of ``mean``, ``sd``
+    (N, classes), ``passes`` (the passes each image got), ``top``, ``challenger`` and
+    ``ambiguous`` (N,). With a ``density`` (see ``models.typicality.make_density``) also
+    ``atypicality`` and ``out_of_distribution`` (N,): unlike any training digit, whatever
+    the passes say. ``ood_first``: an image out of distribution gets no passes at all (0
+    passes, ``top`` and ``challenger`` -1, ``mean`` and ``sd`` NaN, not ambiguous), for a
+    caller that rejects it whatever they say (02: 13% of its passes went to such images). Where it
+    can (``_one_trunk``), the layers before the first dropout run once, for the features and the passes."""
+    verdict, trunk = {}, None
+    if density is not None:
+        if _one_trunk(model, density, len(images), mc):
+            trunk = trunk_output(model, to_classifier_input(images), mc.get("batch", 512))
+        verdict["atypicality"] = atypicality(features(density["features"], images, trunk=trunk), density)
+        verdict["out_of_distribution"] = verdict["atypicality"] > density["threshold"]
+    rows = ~verdict["out_of_distribution"] if ood_first and density is not None else np.ones(len(images), bool)
+    mean, sd, passes = mc_predict(model, images[rows], trunk=None if trunk is None else trunk[rows], **mc)
+    top, challenger, ambiguous = ambiguity(mean, sd, confidence)
+    judged = {"mean": mean, "sd": sd, "passes": passes, "top": top, "challenger": challenger, "ambiguous": ambiguous}
+    fills = {"mean": np.nan, "sd": np.nan, "passes": 0, "top": -1, "challenger": -1, "ambiguous": False}
+    for name, values in judged.items():
+        verdict[name] = np.full((len(images), *values.shape[1:]), fills[name], values.dtype)
+        verdict[name][rows] = values
+    return verdict
+
+
+def _one_trunk(model, density, n, mc):
+    """Can the density's features and the MC passes of ``n`` images start from one run of the layers
+    before the first dropout? Where the passes run in float32 under the adaptive rule, the features
+    come after that point, and the images fit one of ``mc_predict``'s blocks."""
+    return (mc.get("rule") == "adaptive" and n <= IMAGES_PER_BLOCK and after_trunk(density["features"]) is not None
+            and split_at_first_dropout(model)[0].output.dtype == "float32")
+
+
+def mc_scores(model, images, labels, density=None, **mc):
+    """02's verdicts on images of known class: ``accuracy`` of the MC mean, ``rejection_rate``
+    (wrong class or, with a ``density``, out of distribution), ``ood_rate``, ``ambiguity_rate``
+    (ambiguous among the accepted, as 02 counts it), ``mean_passes``; ``per_class``: the
+    rejection, ambiguity and out-of-distribution rates of the images of each class (a list
+    indexed by class; None where there are no images of the class)."""
+    verdict = verdicts(model, images, density=density, **mc)
+    ambiguous, labels = verdict["ambiguous"], np.asarray(labels)
+    ood = verdict.get("out_of_distribution", np.zeros(len(labels), bool))
+    accepted = (verdict["top"] == labels) & ~ood
+
+    def rates(rows):
+        return {"rejection_rate": float(1 - accepted[rows].mean()), "ood_rate": float(ood[rows].mean()),
+                "ambiguity_rate": float((ambiguous & accepted)[rows].sum() / max(accepted[rows].sum(), 1))}
+
+    return {"accuracy": float((verdict["top"] == labels).mean()), **rates(slice(None)),
+            "mean_passes": float(verdict["passes"].mean()),
+            "per_class": [rates(labels == k) if (labels == k).any() else None for k in range(verdict["mean"].shape[1])]}

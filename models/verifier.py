@@ -4,8 +4,8 @@
 ``training=False`` so BatchNorm uses its moving statistics (calling the model with
 ``training=True`` would also put BatchNorm in batch-statistics mode: wrong). The passes
 themselves (how many, batched how) are ``models/mc.py``'s; the rule that turns their
-mean and SD into a verdict is ``ambiguity``; ``verdicts`` is the two together, the one
-path every script's verdicts take.
+mean and SD into a verdict is ``ambiguity``; ``models.verdict.verdicts`` is the two together,
+the one path every script's verdicts take.
 """
 
 import os
@@ -20,8 +20,7 @@ from models.files import save_figure, save_weights
 from models.paths import shown
 from models.plots import image_grid, loss_curves
 from models.record import make_record
-from models.mc import MCDropout, mc_predict
-from models.typicality import atypicality, features
+from models.mc import MCDropout
 
 
 def _conv_bn(x, filters, kernel_size, padding="same"):
@@ -282,39 +281,3 @@ def train_and_save(cfg, mnist_train, path, log_dir):
     trained, model = model, build(cfg.VERIFIER, cfg.DROPOUT, cfg.MC_PRECISION)  # verdicts in MC_PRECISION
     model.set_weights(trained.get_weights())
     return model
-
-
-def verdicts(model, images, density=None, confidence=None, **mc):
-    """The verifier's verdict on each image: ``mc_predict(model, images, **mc)`` and the
-    ambiguity rule (with ``confidence``, the one-pass rule's) -> a dict of ``mean``, ``sd``
-    (N, classes), ``passes`` (the passes each image got), ``top``, ``challenger`` and
-    ``ambiguous`` (N,). With a ``density`` (see ``models.typicality.make_density``) also
-    ``atypicality`` and ``out_of_distribution`` (N,): unlike any training digit, whatever
-    the passes say."""
-    mean, sd, passes = mc_predict(model, images, **mc)
-    top, challenger, ambiguous = ambiguity(mean, sd, confidence)
-    verdict = {"mean": mean, "sd": sd, "passes": passes, "top": top, "challenger": challenger, "ambiguous": ambiguous}
-    if density is not None:
-        verdict["atypicality"] = atypicality(features(density["features"], images), density)
-        verdict["out_of_distribution"] = verdict["atypicality"] > density["threshold"]
-    return verdict
-
-
-def mc_scores(model, images, labels, density=None, **mc):
-    """02's verdicts on images of known class: ``accuracy`` of the MC mean, ``rejection_rate``
-    (wrong class or, with a ``density``, out of distribution), ``ood_rate``, ``ambiguity_rate``
-    (ambiguous among the accepted, as 02 counts it), ``mean_passes``; ``per_class``: the
-    rejection, ambiguity and out-of-distribution rates of the images of each class (a list
-    indexed by class; None where there are no images of the class)."""
-    verdict = verdicts(model, images, density=density, **mc)
-    ambiguous, labels = verdict["ambiguous"], np.asarray(labels)
-    ood = verdict.get("out_of_distribution", np.zeros(len(labels), bool))
-    accepted = (verdict["top"] == labels) & ~ood
-
-    def rates(rows):
-        return {"rejection_rate": float(1 - accepted[rows].mean()), "ood_rate": float(ood[rows].mean()),
-                "ambiguity_rate": float((ambiguous & accepted)[rows].sum() / max(accepted[rows].sum(), 1))}
-
-    return {"accuracy": float((verdict["top"] == labels).mean()), **rates(slice(None)),
-            "mean_passes": float(verdict["passes"].mean()),
-            "per_class": [rates(labels == k) if (labels == k).any() else None for k in range(verdict["mean"].shape[1])]}

@@ -114,6 +114,7 @@ def test_end_to_end_writes_data_summary_and_figures(base, workspace, mnist):
         kept = Counter(f["passes"].tolist())
     drawn = {int(p): n for p, n in row["passes"].items()}
     assert sum(drawn.values()) == row["drawn"], "every drawn image's pass count is in the summary"
+    assert drawn.get(0, 0) == row["out_of_distribution"], "02 gives an image out of distribution no passes"
     assert all(n <= drawn.get(p, 0) for p, n in kept.items()), "the kept images are among the drawn"
     markdown = (out / "summary.md").read_text()
     assert "| digit | drawn |" in markdown and "| all |" in markdown and "| passes |" in markdown
@@ -168,7 +169,10 @@ def test_the_fixed_rule_gives_every_image_all_passes(script, workspace):
     with np.load(workspace / "fixed" / "generated.npz") as f:
         assert (f["passes"] == 20).all()
     summary = json.loads((workspace / "fixed" / "summary.json").read_text())
-    assert summary["all"]["passes"] == {"20": summary["all"]["drawn"]}
+    every = summary["all"]
+    assert every["passes"] == {"20": every["drawn"] - every["out_of_distribution"],
+                               **({"0": every["out_of_distribution"]} if every["out_of_distribution"] else {})}, \
+        "all passes, but none for an image out of distribution"
 
 
 def test_max_draws_stops_with_the_counts(script, workspace):

@@ -10,7 +10,7 @@ import pytest
 from models import defaults, paths
 from models.data import load_dataset
 from models.files import load_weights
-from models.mc import MCDropout, mc_model, mc_predict, reseed_dropout, sequential, settled
+from models.mc import MCDropout, call_size, mc_model, mc_predict, reseed_dropout, sequential, settled
 from models.verifier import ambiguity, build, resolve_precision
 
 GOLDEN = Path(__file__).parent / "data" / "fixed_rule_verdicts.npz"
@@ -51,6 +51,24 @@ def test_a_settled_image_stops_at_the_first_look_and_an_undecided_one_gets_every
     top, _, ambiguous = ambiguity(mean, sd)
     assert top[0] == 2 and not ambiguous[0]
     assert set(np.argsort(-mean[1])[:2]) == {0, 1} and ambiguous[1]
+
+
+def test_a_round_pads_its_last_call_to_a_power_of_two_images_not_to_a_full_call():
+    assert [call_size(n, 102) for n in (1, 8, 9, 33, 64, 65, 101, 102)] == [8, 8, 16, 64, 64, 102, 102, 102]
+
+
+def test_the_adaptive_rule_gives_each_image_its_verdict_however_many_share_its_calls():
+    """A call of many images and one of few (its rows padded to another size) give an image
+    verdicts of the same kind: the easy image settles at the first look in both."""
+    keras.utils.set_random_seed(2)
+    model = two_pixel_model()
+    many = np.concatenate([known_images()] * 30)  # 60 images: calls of 64
+    for images in (many, known_images()):  # 2 images: calls of 8
+        mean, sd, used = mc_predict(model, images, passes=60, batch=640, rule="adaptive", round_passes=10,
+                                    min_passes=10)
+        top, _, ambiguous = ambiguity(mean, sd)
+        assert (used[0::2] == 10).all() and (top[0::2] == 2).all() and not ambiguous[0::2].any()
+        assert (used[1::2] > 10).all() and ambiguous[1::2].all(), "the undecided ones go on, and end ambiguous"
 
 
 def test_pass_counts_are_the_passes_that_ran_and_the_statistics_are_over_them():

@@ -5,10 +5,11 @@ import pytest
 
 from conftest import shipped_verifier
 from models import defaults
-from models.data import rotated
-from models.mc import MCDropout
-from models.typicality import atypicality, feature_layers, feature_model, features, fit, threshold
-from models.verifier import build, verdicts
+from models.data import rotated, to_classifier_input
+from models.mc import MCDropout, trunk_output
+from models.typicality import after_trunk, atypicality, feature_layers, feature_model, features, fit, threshold
+from models.verdict import verdicts
+from models.verifier import build
 
 
 def clusters(n=400, d=3, seed=0):
@@ -89,3 +90,35 @@ def test_a_shipped_verifier_calls_noise_unlike_any_digit(mnist, architecture):
     verdict = verdicts(model, np.concatenate([noise, digits]), density, passes=10, batch=512)
     assert verdict["out_of_distribution"][:50].all(), "uniform noise is no digit"
     assert verdict["out_of_distribution"][50:].sum() <= 4, "real test digits: about 0.5% flagged"
+
+
+def test_ood_first_gives_an_image_out_of_distribution_no_passes(mnist):
+    model, density = shipped_verifier(defaults.VERIFIER)
+    noise = np.random.default_rng(1).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    images, labels = np.concatenate([noise, mnist[1][0][:100]]), mnist[1][1][:100]
+    every, first = (verdicts(model, images, density, ood_first=flag, passes=10, batch=512) for flag in (False, True))
+    ood = every["out_of_distribution"]
+    np.testing.assert_array_equal(first["out_of_distribution"], ood)
+    np.testing.assert_array_equal(first["atypicality"], every["atypicality"])
+    assert ood[:20].all() and (every["passes"][ood] > 0).all(), "without it they get passes"
+    assert (first["passes"][ood] == 0).all() and (first["top"][ood] == -1).all()
+    assert (first["challenger"][ood] == -1).all()
+    assert np.isnan(first["mean"][ood]).all() and np.isnan(first["sd"][ood]).all() and not first["ambiguous"][ood].any()
+    assert (first["passes"][~ood] >= 2).all() and not np.isnan(first["mean"][~ood]).any()
+    kept = ~ood[20:]
+    assert (first["top"][20:][kept] == labels[kept]).mean() > 0.95, "the other images get their verdicts"
+
+
+def test_features_from_the_verifiers_trunk_are_the_images_features(mnist):
+    """02 runs the layers before the first dropout once, for the density's features and the passes."""
+    model, density = shipped_verifier(defaults.VERIFIER)
+    images = mnist[1][0][:40]
+    trunk = trunk_output(model, to_classifier_input(images))
+    np.testing.assert_allclose(features(density["features"], images, trunk=trunk),
+                               features(density["features"], images), rtol=1e-4, atol=1e-4)
+    assert after_trunk(feature_model(model, "conv2", 2)) is None, "conv2 lies before the first dropout"
+    adaptive = dict(passes=20, batch=512, rule="adaptive", round_passes=5, min_passes=5)
+    shared = verdicts(model, images, density, **adaptive)  # float32, adaptive: one run of the trunk
+    np.testing.assert_allclose(shared["atypicality"], atypicality(features(density["features"], images), density),
+                               rtol=1e-4, atol=1e-3)
+    assert (shared["top"] == mnist[1][1][:40]).mean() > 0.95

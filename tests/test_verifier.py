@@ -12,7 +12,8 @@ from models.mc import MCDropout, mc_predict, reseed_dropout, split_at_first_drop
 from models.typicality import feature_layers
 from models.verifier import (OUTLIER_CONSTANTS, SPECTRAL_BOUND, VERIFIER_CONSTANTS, ambiguity, build_light_verifier,
                              build_narrow_verifier, build_reference_verifier, build_spectral_verifier, build_verifier,
-                             mc_scores, rule_width, train_verifier, verifier_record)
+                             rule_width, train_verifier, verifier_record)
+from models.verdict import mc_scores
 
 from conftest import REPO
 
