@@ -15,7 +15,7 @@ before (``LEVERS``):
 - ``draw_batch``: ``DRAW_BATCH`` images a call (02's default);
 - ``one_trunk``: the layers before the first dropout once, for the features and the passes.
 
-Speed-ups are against ``before``, in the same process; ``mean_passes`` per image.
+Speed-ups are against the first of ``LEVERS`` (``before``), in the same process; ``mean_passes`` per image.
 """
 
 import json

@@ -158,11 +158,11 @@ def main(args=None):
     with arguments, only those files (``python -m models.pretrained weights/class_gans/*.weights.h5``)."""
     args = sys.argv[1:] if args is None else args
     measured = {"--density": "density.npz", "--floors": "floors.json"}
-    if len(args) == 1 and args[0] in measured:  # of 02's verifier, and of each other shipped one measured here
-        for name in SHIPPED_VERIFIERS:
-            source = paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / f"verifier_{name}.{measured[args[0]]}"
-            if source.is_file() or name == defaults.VERIFIER:
-                ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))
+    if len(args) == 1 and args[0] in measured:  # of each shipped verifier measured here (02's, if none is)
+        sources = [paths.resolve(paths.VERIFIER_WEIGHTS) / "shipped" / f"verifier_{name}.{measured[args[0]]}"
+                   for name in SHIPPED_VERIFIERS]
+        for source in [f for f in sources if f.is_file()] or [sources[SHIPPED_VERIFIERS.index(defaults.VERIFIER)]]:
+            ship_measured(source, paths.resolve(paths.PRETRAINED_WEIGHTS))  # (a missing file: says what to run)
         return None
     weights = paths.resolve(paths.VERIFIER_WEIGHTS)
     files = [paths.class_gan_generator(paths.resolve(paths.CLASS_GANS_WEIGHTS), k) for k in range(10)]

@@ -29,9 +29,9 @@ def summary_markdown(rows, cfg, verifier_info):
         "intervals overlap. The floor columns are the verifier's own: its verdicts on the real MNIST test images "
         f"of each digit ({verifier_info['test_images']} in all; rejected = misclassified or OOD), so a generator's "
         "rates can "
-        "be told from the verifier's. Passes: the mean number of MC passes per drawn image, and the shares "
-        "of images settled at the first look and given all MC_PASSES; an image out of distribution gets none "
-        "(it is rejected whatever they say).",
+        "be told from the verifier's. Passes: the mean number of MC passes per drawn image (an image out of "
+        "distribution gets none: it is rejected whatever they say), and the shares of the drawn images settled "
+        "at the first look and given all MC_PASSES.",
         "",
         "| digit | drawn | rejected | rejection rate | floor | of which OOD | floor | accepted | ambiguous "
         "| ambiguity rate | floor | top challenger | passes | settled at first look | all passes |",

@@ -133,7 +133,7 @@ def verdicts(model, images, density=None, confidence=None, ood_first=False, **mc
     passes, ``top`` and ``challenger`` -1, ``mean`` and ``sd`` NaN, not ambiguous), for a
     caller that rejects it whatever they say (02: 13% of its passes went to such images). Where it
     can (``_one_trunk``), the layers before the first dropout run once, for the features and the passes."""
-    verdict, trunk = {}, None
+    images, verdict, trunk = np.asarray(images), {}, None
     if density is not None:
         if _one_trunk(model, density, len(images), mc):
             trunk = trunk_output(model, to_classifier_input(images), mc.get("batch", 512))

@@ -8,7 +8,7 @@ from models import defaults
 from models.data import rotated, to_classifier_input
 from models.mc import MCDropout, trunk_output
 from models.typicality import after_trunk, atypicality, feature_layers, feature_model, features, fit, threshold
-from models.verdict import verdicts
+from models.verdict import _one_trunk, verdicts
 from models.verifier import build
 
 
@@ -122,3 +122,18 @@ def test_features_from_the_verifiers_trunk_are_the_images_features(mnist):
     np.testing.assert_allclose(shared["atypicality"], atypicality(features(density["features"], images), density),
                                rtol=1e-4, atol=1e-3)
     assert (shared["top"] == mnist[1][1][:40]).mean() > 0.95
+
+
+def test_ood_first_on_the_shared_trunk_as_02_runs_it(mnist):
+    """Float32 passes under the adaptive rule: one trunk run for the features and the passes, and an
+    image out of distribution still gets none."""
+    model, density = shipped_verifier(defaults.VERIFIER)
+    noise = np.random.default_rng(2).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    images, labels = np.concatenate([noise, mnist[1][0][:60]]), mnist[1][1][:60]
+    adaptive = dict(passes=20, batch=512, rule="adaptive", round_passes=5, min_passes=5)
+    assert _one_trunk(model, density, len(images), adaptive), "the shared trunk is taken here"
+    verdict = verdicts(model, images, density, ood_first=True, **adaptive)
+    ood = verdict["out_of_distribution"]
+    assert ood[:10].all() and (verdict["passes"][ood] == 0).all() and (verdict["top"][ood] == -1).all()
+    assert (verdict["passes"][~ood] >= 5).all()
+    assert (verdict["top"][10:][~ood[10:]] == labels[~ood[10:]]).mean() > 0.95
