@@ -98,6 +98,16 @@ def predict_split(model, x, batch_size):
     return model.predict(split_evenly(x), batch_size=-(-batch_size // split) * split, verbose=0)[: len(x)]
 
 
+def predict_in_full_calls(model, x, batch):
+    """``model.predict_on_batch`` over ``x`` in calls of ``batch`` rows (rounded up to split evenly over
+    the devices), the last padded with repeats that are dropped: one compiled shape for any length."""
+    batch = -(-batch // split_count()) * split_count()
+    parts = [np.asarray(model.predict_on_batch(on_devices(x[np.resize(np.arange(start, min(start + batch, len(x))),
+                                                                      batch)])))[: len(x) - start]
+             for start in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, *model.output.shape[1:]), np.float32)
+
+
 def on_devices(x):
     """A batch laid out as the distribution wants it (split over the devices), or as it is."""
     distribution = keras.distribution.distribution()

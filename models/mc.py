@@ -24,7 +24,7 @@ from keras import layers, ops
 
 from models import defaults
 from models.data import to_classifier_input
-from models.device import on_devices, split_evenly
+from models.device import on_devices, predict_in_full_calls, split_evenly
 
 
 @keras.saving.register_keras_serializable(package="mnist_synth")
@@ -130,12 +130,7 @@ def without_mc_dropout(model, dtype=None):
 def trunk_output(model, x, batch=512):
     """The output of ``model``'s layers before the first dropout on classifier inputs ``x``, ``batch``
     rows a call (every call full: one shape)."""
-    trunk, parts = split_at_first_dropout(model)[0], []
-    for start in range(0, len(x), batch):
-        rows = np.arange(start, min(start + batch, len(x)))
-        padded = split_evenly(np.resize(rows, batch))
-        parts.append(np.asarray(trunk.predict_on_batch(on_devices(x[padded])))[: len(rows)])
-    return np.concatenate(parts) if parts else np.zeros((0, *trunk.output.shape[1:]), trunk.output.dtype)
+    return predict_in_full_calls(split_at_first_dropout(model)[0], x, batch)
 
 
 def _adaptive(model, x, passes, batch, round_passes, min_passes):

@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers
 
 from models.data import to_classifier_input
-from models.device import on_devices, split_count
+from models.device import predict_in_full_calls
 from models.files import save_npz
 from models.mc import without_mc_dropout
 from models.record import differences, fingerprint, read_record
@@ -58,16 +58,10 @@ def feature_model(model, layer, grid):
 
 def features(model, images, batch=1024, trunk=None):
     """A ``feature_model``'s features of uint8 ``images`` -> float64 (N, d); every call is padded to
-    ``batch`` rows, so one compiled call serves any number of images. With ``trunk``, the images'
+    ``batch`` rows (repeats, dropped), so one compiled call serves any number of images. With ``trunk``, the images'
     ``models.mc.trunk_output`` in float32, only the layers after it run (``after_trunk``)."""
     model, x = (model, to_classifier_input(images)) if trunk is None else (after_trunk(model), trunk)
-    batch = -(-batch // split_count()) * split_count()  # every device gets as many rows
-    parts = []
-    for start in range(0, len(x), batch):
-        chunk = x[start : start + batch]
-        padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        parts.append(np.asarray(model.predict_on_batch(on_devices(padded)))[: len(chunk)])
-    return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, model.output.shape[-1]))
+    return predict_in_full_calls(model, x, batch).astype(np.float64)
 
 
 _AFTER_TRUNK = weakref.WeakKeyDictionary()
