@@ -5,6 +5,7 @@ is skipped, and a checkpoint made with other constants is refused (--RETRAIN=1 r
     python 01_train_class_gans.py                       # all ten digits, defaults
     python 01_train_class_gans.py --EPOCHS=5 --CLASSES=0,1
     python 01_train_class_gans.py --WORKERS=1             # one digit at a time, in this process
+    python 01_train_class_gans.py --SELECT_EVERY=5        # export each digit's best epoch (models/selection.py)
 """
 
 from models import config  # first: it quiets TensorFlow's C++ start-up logging before keras loads
@@ -23,6 +24,7 @@ from models.gan import GAN, generate_images
 from models.gan_training import Diverged, fit
 from models.plots import epoch_reporter, image_grid
 from models.record import matches, without
+from models.selection import chosen, epoch_scorer, noise, shipped_feature_model, statistics
 from models.workers import run_each
 
 # data
@@ -54,6 +56,11 @@ NEGATIVE_FROM_EPOCH = 1  # the first epoch whose D steps get those negatives (1 
 # the exported generator
 EMA_DECAY = 0.999  # exported G = moving average of G's weights, updated every G step (0 = G's last weights)
 EMA_WARMUP = 10  # the average's decay at G step t is min(EMA_DECAY, (1 + t) / (EMA_WARMUP + t)); 1 = none
+SELECT_EVERY = 0  # score the averaged G every this many epochs from SELECT_FROM (and at the last), by the FID of
+# its draws in the verifier's features (models/selection.py), and export the best epoch's (0 = the last epoch's)
+SELECT_FROM = 50  # the first epoch scored
+SELECT_DRAWS = 2000  # draws per score, from noise fixed per digit
+SELECT_LATENT_SCALE = 1.5  # the latent scale of those draws: 02's LATENT_SCALE (1 = the noise G was trained on)
 # output
 WEIGHTS_DIR = paths.CLASS_GANS_WEIGHTS  # generator_{k}.weights.h5 (+ .json) and checkpoints/
 OUTPUT_DIR = paths.CLASS_GANS_OUTPUT  # per-digit CSV, loss curves, sample grids
@@ -90,12 +97,32 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
         return to_uint8(generate_images(gan.averaged_generator(), fixed_z))
 
     report = epoch_reporter(output_dir / f"digit_{k}", f"digit {k}", samples, cfg.SAMPLE_EVERY, cfg.EPOCHS)
-    fit(gan, images, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED + k,
-        checkpoint_path=paths.class_gan_checkpoint(weights_dir, k), record=without(record, "EPOCHS"),
-        retrain=cfg.RETRAIN, checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=report, name=f"digit {k}",
-        verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives),
-        negatives_from_epoch=cfg.NEGATIVE_FROM_EPOCH, steps_per_call=cfg.STEPS_PER_CALL)
-    export_generator(gan.averaged_generator(), paths.class_gan_generator(weights_dir, k), record)
+    checkpoint_path, checkpoint_record = paths.class_gan_checkpoint(weights_dir, k), without(record, "EPOCHS")
+    best_path = checkpoint_path.with_name(f"digit_{k}_best.weights.h5")
+    if cfg.SELECT_EVERY:  # score the averaged G's draws at the scored epochs, and keep the best
+        extractor, _ = shipped_feature_model()
+        score = epoch_scorer(gan.averaged_generator, noise(cfg.SEED, k, cfg.SELECT_DRAWS, cfg.LATENT_DIM,
+                                                           cfg.SELECT_LATENT_SCALE),
+                             extractor, statistics(extractor, to_uint8(images)), best_path, checkpoint_record,
+                             cfg.SELECT_FROM, cfg.SELECT_EVERY, cfg.EPOCHS)
+
+    def on_epoch_end(epoch, history):
+        if cfg.SELECT_EVERY:
+            score(epoch, history)
+        report(epoch, history)
+
+    history = fit(gan, images, epochs=cfg.EPOCHS, batch_size=cfg.BATCH_SIZE, seed=cfg.SEED + k,
+                  checkpoint_path=checkpoint_path, record=checkpoint_record, retrain=cfg.RETRAIN,
+                  checkpoint_every=cfg.CHECKPOINT_EVERY, on_epoch_end=on_epoch_end, name=f"digit {k}",
+                  verbose=cfg.VERBOSE, negatives=None if negatives is None else to_gan_range(negatives),
+                  negatives_from_epoch=cfg.NEGATIVE_FROM_EPOCH, steps_per_call=cfg.STEPS_PER_CALL)
+    generator = gan.averaged_generator()
+    if cfg.SELECT_EVERY:
+        generator, epoch, fid = chosen(generator, history, best_path, checkpoint_record)
+        record = {**record, "selected": {"epoch": epoch, "fid": fid}}
+        if cfg.VERBOSE:
+            print(f"digit {k}: exporting epoch {epoch}'s generator, the lowest FID of those scored ({fid:.4f})")
+    export_generator(generator, paths.class_gan_generator(weights_dir, k), record)
 
 
 def save_overview(weights_dir, output_dir, seed):

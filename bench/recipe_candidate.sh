@@ -16,8 +16,8 @@ set -eu
 PYTHON=${PYTHON:-python}
 GENERATOR_DIR=${GENERATOR_DIR:?set GENERATOR_DIR to the folder of generator_0..9}
 NAME=${NAME:?set NAME, a name for the rows}
-SCALES=${SCALES:-"1.0 1.25 1.5"}
-SCALES_04=${SCALES_04:-1.5}
+SCALES=${SCALES-"1.0 1.25 1.5"}  # empty: none
+SCALES_04=${SCALES_04-1.5}  # empty: none
 REPEATS=${REPEATS:-3}
 RUNS=${RUNS:-}
 OUT=${OUT:-docs/ablations_recipe_all.jsonl}

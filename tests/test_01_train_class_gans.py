@@ -170,3 +170,34 @@ def test_the_stronger_recipe_trains_and_records_its_levers(script, dirs, tmp_pat
     with pytest.raises(UserError, match=r"R1_GAMMA must lie in \[0, inf\), got -1.0; G_CONVS must lie in \[0, inf\), "
                                         r"got -1; AUGMENT takes items from translation, cutout, got 'flip'\."):
         script.main(**{**TINY, "AUGMENT": "translation,flip", "R1_GAMMA": "-1", "G_CONVS": "-1"}, **dirs)
+
+
+def test_selection_exports_the_scored_epoch_of_lowest_fid_and_survives_a_resume(script, dirs, tmp_path, capsys):
+    from models.data import load_dataset, select_class, to_gan_range
+    from models.selection import draws_fid, noise, shipped_feature_model, statistics
+
+    select = dict(CLASSES="3", SELECT_EVERY=1, SELECT_FROM=2, SELECT_DRAWS=64, VERBOSE=1)
+    script.main(**{**TINY, **select, "EPOCHS": 3}, **dirs)
+    script.main(**{**TINY, **select, "EPOCHS": 4}, **dirs)  # resumes after epoch 3: the scores so far are kept
+    out = capsys.readouterr().out
+    assert "digit 3: resuming after epoch 3" in out
+    rows = read_csv(tmp_path / "outputs" / "digit_3" / "losses.csv")
+    scores = {int(r["epoch"]): float(r["selection_fid"]) for r in rows if r["selection_fid"]}
+    assert sorted(scores) == [2, 3, 4] and rows[0]["selection_fid"] == ""
+    best = min(scores, key=scores.get)
+    assert f"digit 3: exporting epoch {best}'s generator" in out
+    exported = tmp_path / "weights" / "generator_3.weights.h5"
+    record = read_record(exported)
+    assert record["selected"]["epoch"] == best and record["selected"]["fid"] == pytest.approx(scores[best])
+    assert {"SELECT_EVERY", "SELECT_FROM", "SELECT_DRAWS", "SELECT_LATENT_SCALE"} <= set(record["constants"])
+    assert set(record["inputs"]) == {"training images", "selection verifier"}
+    # the exported generator is the one scored at that epoch: its draws score the same FID again
+    extractor, _ = shipped_feature_model()
+    (x, y), _ = load_dataset("mnist")
+    real = statistics(extractor, to_uint8(to_gan_range(select_class(x, y, 3)[:64])))  # as 01 holds them
+    z = noise(script.SEED, 3, 64, 8, script.SELECT_LATENT_SCALE)
+    assert draws_fid(load_generator(exported, ""), z, extractor, real) == pytest.approx(scores[best], rel=1e-4)
+    script.main(**{**TINY, **select, "EPOCHS": 4}, **dirs)
+    assert "generator_3.weights.h5 was trained with these constants, skipping" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"SELECT_FROM=9 is after the last epoch \(EPOCHS=4\)"):
+        script.main(**{**TINY, **select, "EPOCHS": 4, "SELECT_FROM": 9}, **dirs)

@@ -1,0 +1,114 @@
+"""Model selection after the fact: score per-epoch copies of 01's checkpoints as 01's
+``SELECT_EVERY`` scores them, and export each digit's best (or last) generator.
+
+    python bench/select_epochs.py --SNAPSHOTS=weights/ablations/run/snapshots --OUT=docs/selection.jsonl
+    python bench/select_epochs.py --SNAPSHOTS=... --OUT=... --EXPORT=weights/ablations/run_best --SCALE=1.5
+
+SNAPSHOTS holds ``digit_{k}_e{epoch}.h5``: copies of 01's ``checkpoints/digit_{k}.h5`` taken
+after each epoch. Each gets one JSON line per latent scale of SCALES: the FID of its
+averaged generator's SELECT_DRAWS draws, for the epochs from SELECT_FROM on, every
+SELECT_EVERY, and the last (``models.selection``: the shipped verifier's
+out-of-distribution features, the digit's real training images), scored once (a line in
+OUT is not scored again). With EXPORT, each digit's snapshot of lowest FID at SCALE among
+the epochs from SELECT_FROM on, every SELECT_EVERY (``SCALE=0``: the last epoch), is
+written there as 01 exports a generator, its record naming the epoch. Rerun it while 01 is
+training to score the copies made so far.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logging)
+
+import h5py  # noqa: E402
+from models import paths  # noqa: E402
+from models.checkpoint import export_generator  # noqa: E402
+from models.data import load_dataset, select_class  # noqa: E402
+from models.dcgan import build_generator  # noqa: E402
+from models.selection import draws_fid, noise, scored, shipped_feature_model, statistics  # noqa: E402
+
+SNAPSHOTS = ""  # folder of digit_{k}_e{epoch}.h5 checkpoint copies
+OUT = ""  # JSON lines, one per snapshot and scale (appended)
+SCALES = (1.0, 1.5)  # latent scales to score at
+SELECT_DRAWS = 2000  # draws per score (01's default)
+SEED = 1234  # 01's SEED: the scoring noise of digit k is models.selection.noise(SEED, k, ...)
+EXPORT = ""  # folder to export each digit's chosen generator to ("" = none)
+SCALE = 1.5  # the scale whose FID chooses, as 01's SELECT_LATENT_SCALE (0 = export the last epoch)
+SELECT_FROM = 50  # first epoch that can be chosen
+SELECT_EVERY = 5  # epochs SELECT_FROM, SELECT_FROM + SELECT_EVERY, ... (and the last) can be chosen
+
+
+def snapshots(folder):
+    """{digit: {epoch: path}}."""
+    out = {}
+    for path in Path(folder).glob("digit_*_e*.h5"):
+        k, epoch = map(int, re.fullmatch(r"digit_(\d+)_e(\d+)\.h5", path.name).groups())
+        out.setdefault(k, {})[epoch] = path
+    return out
+
+
+def averaged_generator(path):
+    """(01's exported generator rebuilt from a checkpoint copy, the checkpoint's record)."""
+    with h5py.File(path, "r") as f:
+        record = json.loads(f.attrs["record"])
+        group = f["generator_ema"]
+        values = [group[str(i)][()] for i in range(len(group) - 1)]  # the last is the step count
+    c = record["constants"]
+    generator = build_generator(c["LATENT_DIM"], c["WIDTH"], f"generator_{record['constants']['digit']}",
+                                c.get("G_CONVS", 0))
+    for variable, value in zip(generator.variables, values, strict=True):
+        variable.assign(value)
+    return generator, record
+
+
+def main(**overrides):
+    cfg = config.resolve(globals(), overrides)
+    out = Path(cfg.OUT)
+    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
+    done = {(r["digit"], r["epoch"], r["scale"]) for r in rows}
+    extractor, verifier_file = shipped_feature_model()
+    (x_train, y_train), _ = load_dataset("mnist")
+    for k, epochs in sorted(snapshots(cfg.SNAPSHOTS).items()):
+        real = statistics(extractor, select_class(x_train, y_train, k))
+        for epoch, path in sorted(epochs.items()):
+            if not scored(epoch, cfg.SELECT_FROM, cfg.SELECT_EVERY, max(epochs)):
+                continue
+            todo = [s for s in cfg.SCALES if (k, epoch, s) not in done]
+            if not todo:
+                continue
+            generator, record = averaged_generator(path)
+            for scale in todo:
+                z = noise(cfg.SEED, k, cfg.SELECT_DRAWS, generator.inputs[0].shape[-1], scale)
+                row = {"digit": k, "epoch": epoch, "scale": scale, "draws": cfg.SELECT_DRAWS,
+                       "fid": round(draws_fid(generator, z, extractor, real), 4),
+                       "verifier": paths.shown(verifier_file)}
+                rows.append(row)
+                with open(out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+    if cfg.EXPORT:
+        export(cfg, rows, snapshots(cfg.SNAPSHOTS))
+
+
+def export(cfg, rows, found):
+    for k, epochs in sorted(found.items()):
+        last = max(epochs)
+        allowed = {e for e in epochs if scored(e, cfg.SELECT_FROM, cfg.SELECT_EVERY, last)}
+        fids = {r["epoch"]: r["fid"] for r in rows
+                if r["digit"] == k and r["scale"] == cfg.SCALE and r["epoch"] in allowed}
+        epoch = min(fids, key=fids.get) if cfg.SCALE else last
+        generator, record = averaged_generator(epochs[epoch])
+        record["constants"]["EPOCHS"] = last
+        record["selection"] = {"epoch": epoch, "scale": cfg.SCALE, "fid": fids.get(epoch), "from": cfg.SELECT_FROM,
+                               "every": cfg.SELECT_EVERY}
+        export_generator(generator, paths.class_gan_generator(paths.resolve(cfg.EXPORT), k), record)
+        print(f"digit {k}: epoch {epoch} of {last} exported" + (f", FID {fids[epoch]:.3f}" if cfg.SCALE else ""))
+
+
+if __name__ == "__main__":
+    config.run_main(main, globals())
