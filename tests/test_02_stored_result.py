@@ -1,11 +1,14 @@
 """02 gives the verdicts it gave when tests/data/02_small_run.npz was stored: the same
-generators (the shipped ones, deterministic), the same small verifier recipe and seeds,
-float32 verdicts. Any change to how 02 draws, seeds or judges an image shows up here.
+generators (the shipped ones, deterministic), the same small verifier (stored beside it:
+training it again gives other weights on another CPU), the same seeds, float32 verdicts.
+Any change to how 02 draws, seeds or judges an image shows up here.
 
-    python tests/test_02_stored_result.py   (stores the result anew: only after a change meant to move it)
+    python tests/test_02_stored_result.py   (trains that verifier and stores the result anew: only after a
+                                             change meant to move it)
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,15 +21,21 @@ from conftest import load_script  # noqa: E402
 pytestmark = pytest.mark.slow  # a full verifier training and run of 02: .ci/run runs them after the rest
 
 STORED = Path(__file__).resolve().parent / "data" / "02_small_run.npz"
+VERIFIER = STORED.with_name("02_small_run_verifier.weights.h5")  # the small verifier that run trained (float16)
 ARRAYS = ("x_train", "y_train", "mean", "sd", "passes", "ambiguous", "atypicality", "x_raw")
 COUNTS = ("drawn", "rejected", "out_of_distribution", "accepted", "ambiguous")
 
 
-def small_run(root):
+def small_run(root, verifier=None):
     """02 with the shipped generators of digits 6 and 7 (none trained in ``root``) and a small verifier
-    trained here, every verdict on: rejected, out of distribution, ambiguous and clear."""
+    (a copy of ``verifier``, else trained here), every verdict on: rejected, out of distribution,
+    ambiguous and clear."""
     script = load_script("02_generate_and_verify.py")
-    script.main(CLASSES="6,7", N_PER_CLASS=60, DRAW_BATCH=32, MAX_DRAWS=3000, VERIFIER_EPOCHS=3, VERIFIER_BATCH_SIZE=32,
+    if verifier is not None:  # a copy: 02 keeps the verifier's density and floor beside it
+        (root / "verifier").mkdir(parents=True)
+        verifier = shutil.copy(verifier, root / "verifier" / verifier.name)
+    script.main(VERIFIER_FILE=str(verifier or ""),
+                CLASSES="6,7", N_PER_CLASS=60, DRAW_BATCH=32, MAX_DRAWS=3000, VERIFIER_EPOCHS=3, VERIFIER_BATCH_SIZE=32,
                 VERIFIER_SUBSET=2000, VERIFIER_VAL_SIZE=500, DROPOUT=0.2, MC_PASSES=30, MC_ROUND_PASSES=5,
                 MC_MIN_PASSES=5, MC_PRECISION="float32", GALLERY_SIZE=2, VERBOSE=0,
                 GENERATOR_DIR=str(root / "no_generators"), WEIGHTS_DIR=str(root / "weights"),
@@ -39,7 +48,7 @@ def small_run(root):
 
 
 def test_02_gives_the_stored_rates_and_verdicts(tmp_path):
-    arrays, counts, summary = small_run(tmp_path)
+    arrays, counts, summary = small_run(tmp_path, VERIFIER)
     with np.load(STORED) as f:
         stored = {name: f[name] for name in f.files}
     every = summary["all"]
@@ -57,7 +66,11 @@ def test_02_gives_the_stored_rates_and_verdicts(tmp_path):
 if __name__ == "__main__":
     import tempfile
 
+    from models.pretrained import _float16_copy  # as the shipped weights: float16, no optimizer state
+
     with tempfile.TemporaryDirectory() as folder:
-        arrays, counts, summary = small_run(Path(folder))
+        small_run(Path(folder) / "trained")
+        _float16_copy(Path(folder) / "trained" / "weights" / "verifier_default.weights.h5", VERIFIER)
+        arrays, counts, summary = small_run(Path(folder) / "stored", VERIFIER)
     np.savez_compressed(STORED, counts=counts, **arrays)
     print(f"stored {STORED}: {summary['all']}")
