@@ -98,7 +98,7 @@ def train_digit(k, images, negatives, cfg, weights_dir, output_dir):
 
     report = epoch_reporter(output_dir / f"digit_{k}", f"digit {k}", samples, cfg.SAMPLE_EVERY, cfg.EPOCHS)
     checkpoint_path, checkpoint_record = paths.class_gan_checkpoint(weights_dir, k), without(record, "EPOCHS")
-    best_path = checkpoint_path.with_name(f"digit_{k}_best.weights.h5")
+    best_path = paths.class_gan_best(weights_dir, k)
     if cfg.SELECT_EVERY:  # score the averaged G's draws at the scored epochs, and keep the best
         extractor, _ = shipped_feature_model()
         score = epoch_scorer(gan.averaged_generator, noise(cfg.SEED, k, cfg.SELECT_DRAWS, cfg.LATENT_DIM,

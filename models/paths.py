@@ -41,6 +41,11 @@ def class_gan_checkpoint(weights_dir, k):
     return Path(weights_dir) / "checkpoints" / f"digit_{k}.h5"
 
 
+def class_gan_best(weights_dir, k):
+    """Digit ``k``'s best generator so far, by 01's selection (``SELECT_EVERY``)."""
+    return Path(weights_dir) / "checkpoints" / f"digit_{k}_best.weights.h5"
+
+
 def acgan_generator(weights_dir, dataset):
     return Path(weights_dir) / dataset / "generator.weights.h5"
 

@@ -37,13 +37,21 @@ def image_grid(images, ncols=10, title=None, row_labels=None):
 def loss_curves(history, title=None, accuracy_title="discriminator accuracy"):
     """Per-epoch losses (left) and accuracies (right) from a training history."""
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in dict.fromkeys(key for row in history for key in row):  # a metric may start late: a gap before
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.5))
+    ax_fid = None  # 01's selection FID, on its own scale at the right of the losses
+    for key in dict.fromkeys(key for row in history for key in row):  # a metric may start late, or skip epochs
         if key in ("epoch", "seconds"):
             continue
-        ax = ax_acc if "acc" in key else ax_loss
-        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o" if len(epochs) < 30 else None,
-                label=key)
+        if "fid" in key:
+            ax_fid = ax_fid or ax_loss.twinx()
+            ax_fid.set_ylabel(key)
+        ax = ax_fid if "fid" in key else ax_acc if "acc" in key else ax_loss
+        rows = [row for row in history if key in row]
+        ax.plot([row["epoch"] for row in rows], [row[key] for row in rows],
+                marker="o" if len(rows) < 30 or len(rows) < len(history) else None, label=key,
+                **({"color": "black", "linestyle": "--"} if "fid" in key else {}))
+    if ax_fid:
+        ax_fid.legend(fontsize=8, loc="upper center")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="losses")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=accuracy_title, ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):

@@ -18,6 +18,7 @@ from models.data import to_uint8
 from models.files import load_weights, save_weights
 from models.gan import generate_images
 from models.metrics import frechet_distance
+from models import pretrained
 from models.record import read_record
 from models.typicality import feature_model, features
 
@@ -32,7 +33,7 @@ def shipped_feature_model(architecture=defaults.VERIFIER, layer=defaults.OOD_LAY
     from models.verifier import build  # here: the verifier's module is only needed when selection is on
 
     path = verifier_file(architecture)
-    sidecar = path.with_name(path.name.replace(".weights.h5", ".json"))
+    sidecar = pretrained.sidecar(path)
     fix = f"restore the shipped verifier with `git checkout -- {paths.PRETRAINED_WEIGHTS}`"
     try:
         dropout = json.loads(sidecar.read_text())["dropout"]
