@@ -5,10 +5,10 @@
     python bench/score_generators.py --GENERATOR_DIR=weights/ablations/base --WEIGHTS=last  # G before averaging
 
 Each class gets N_PER_CLASS fresh draws, judged by
-- 04's independent classifier (trained on real MNIST, never the verifier that filters
-  data): label fidelity, and FID and k-NN precision/recall in its feature space against
-  that class's real test images; the same for as many held-out real train images gives
-  the floor (what a perfect generator would score);
+- one of 04's independent classifiers, JUDGE (trained on real MNIST, never the verifier
+  that filters data): label fidelity, and FID and k-NN precision/recall in its feature
+  space against that class's real test images; the same for as many held-out real train
+  images gives the floor (what a perfect generator would score);
 - 02's verifier, with 02's verdict (models/defaults.py, overridable here as in 02, e.g.
   --MC_RULE=one_pass): its rejection (wrong class or out of distribution),
   out-of-distribution and ambiguity rates, as 02 counts them, beside its floor on the
@@ -41,7 +41,7 @@ from models.config import UserError  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
 from models import verdict  # noqa: E402
 from models.gan import generate_images  # noqa: E402
-from models.judges import get_judge, get_verifier, judge_split  # noqa: E402
+from models.judges import JUDGES, get_judge, get_verifier, judge_split  # noqa: E402
 from models.metrics import fid, knn_precision_recall  # noqa: E402
 from models.mc import reseed_dropout  # noqa: E402
 from models.verdict import verdicts  # noqa: E402
@@ -55,6 +55,7 @@ N_PER_CLASS = 1000  # raw draws per class
 NEAREST_K = 3  # k of the k-NN manifolds for precision/recall, as in 04
 SEED = 0  # the draws' noise and the verifier's dropout stream
 NAME = ""  # a label for this row in the JSON line
+JUDGE = "cnn"  # which of 04's independent judges scores fidelity, FID, precision and recall: "cnn" or "resnet"
 LATENT_SCALE_02 = 0.0  # the same draws at this noise scale are verified too, as 02 counts them (0 = 02's default for
 # GENERATOR, LATENT_SCALE or ACGAN_LATENT_SCALE; 1.0 = none)
 
@@ -62,7 +63,7 @@ LATENT_SCALE_02 = 0.0  # the same draws at this noise scale are verified too, as
 from models.defaults import (BATCH_SIZE, DENSE_UNITS, DROPOUT, FILTERS, INDEPENDENT_IMPRESSIONS,  # noqa: E402, F401
                              INDEPENDENT_SEED, JUDGE_HELD_OUT, MC_BATCH, MC_MIN_PASSES, MC_PASSES, MC_PRECISION,
                              MC_ROUND_PASSES, MC_RULE, ONE_PASS_CONFIDENCE, OOD_COVARIANCE, OOD_GRID, OOD_LAYER,
-                             OOD_RATE, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
+                             OOD_RATE, RESNET_WIDTHS, VERIFIER, VERIFIER_BATCH_SIZE, VERIFIER_EPOCHS, VERIFIER_SEED,
                              VERIFIER_SUBSET, VERIFIER_VAL_SIZE)
 WEIGHTS_FROM = "auto"  # the judges: trained here where they exist, else the shipped ones
 WEIGHTS_DIR = paths.VERIFIER_WEIGHTS  # where 02 and 04 keep the judges they trained
@@ -72,13 +73,13 @@ VERBOSE = 0  # the judges' training, where there is any: 1 = progress bars
 
 
 def judges(cfg, mnist):
-    """(02's verifier, 04's independent classifier, 04's held-out real train rows), as the scripts get
+    """(02's verifier, 04's independent classifier JUDGE, 04's held-out real train rows), as the scripts get
     them; the verdict settings resolved for the device, as 02 resolves them (so that its measured
     floor is found, not measured again)."""
     with contextlib.redirect_stdout(sys.stderr):  # which weights were chosen: stdout is the one JSON line
         verdict.prepare(cfg)
         verifier = get_verifier(cfg, mnist, paths.resolve(cfg.OUTPUT_DIR))
-        classifier, _, _ = get_judge(cfg, "cnn", mnist)
+        classifier, _, _ = get_judge(cfg, cfg.JUDGE, mnist)
     return verifier, classifier, judge_split(cfg, len(mnist[0][0]))[1]
 
 
@@ -149,7 +150,7 @@ def score_class(k, generator, verifier, density, classifier, real, floor, cfg):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    config.reject(config.one_of(cfg, "GENERATOR", ("class_gans", "acgan"))
+    config.reject(config.one_of(cfg, "GENERATOR", ("class_gans", "acgan")) + config.one_of(cfg, "JUDGE", tuple(JUDGES))
                   + config.one_of(cfg, "WEIGHTS", ("exported", "last")) + config.distinct_digits(cfg)
                   + config.at_least_one(cfg, "NEAREST_K") + verdict.problems(cfg)
                   + ([] if cfg.N_PER_CLASS > cfg.NEAREST_K else [f"N_PER_CLASS must exceed NEAREST_K={cfg.NEAREST_K}"]))
@@ -167,7 +168,7 @@ def main(**overrides):
     print(json.dumps({
         "bench": "score_generators", "name": cfg.NAME, "generator": cfg.GENERATOR,
         "generator_dir": paths.shown(paths.generator_files(cfg.GENERATOR, cfg.GENERATOR_DIR, [0])[0].parent),
-        "weights": cfg.WEIGHTS, "classes": list(cfg.CLASSES), "n_per_class": cfg.N_PER_CLASS,
+        "weights": cfg.WEIGHTS, "judge": cfg.JUDGE, "classes": list(cfg.CLASSES), "n_per_class": cfg.N_PER_CLASS,
         "backend": keras.backend.backend(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "min_label_fidelity": min(r["label_fidelity"] for r in rows),
         "max_rejection_rate": max(r["rejection_rate"] for r in rows),

@@ -82,10 +82,14 @@ def test_the_one_pass_rule_comes_with_its_threshold(judged, trained):
     assert everything > 0.5 > shipped > 0, (everything, shipped)
 
 
-def test_stdout_is_one_json_line_for_appending_to_a_table(capsys, tmp_path):
-    """The rows are made with ``>> docs/....jsonl``: which weights the judges come from goes to stderr."""
+@pytest.mark.parametrize("judge", ["cnn", "resnet"])
+def test_stdout_is_one_json_line_for_appending_to_a_table(judge, capsys, tmp_path):
+    """The rows are made with ``>> docs/....jsonl``: which weights the judges come from goes to stderr.
+    Either of 04's judges scores the draws."""
     score_generators.main(GENERATOR_DIR=str(SHIPPED / "class_gans"), CLASSES="7", N_PER_CLASS=20, MC_PASSES=2,
-                          NAME="one_line", WEIGHTS_FROM="shipped", WEIGHTS_DIR=str(tmp_path / "weights"),
+                          NAME="one_line", JUDGE=judge, WEIGHTS_FROM="shipped", WEIGHTS_DIR=str(tmp_path / "weights"),
                           OUTPUT_DIR=str(tmp_path))
     out = capsys.readouterr().out
-    assert out.count("\n") == 1 and json.loads(out)["name"] == "one_line"
+    row = json.loads(out)
+    assert out.count("\n") == 1 and row["name"] == "one_line" and row["judge"] == judge
+    assert row["min_label_fidelity"] >= 0.8, "the shipped 7s are read as 7s by either judge"
