@@ -1,18 +1,20 @@
 """Model selection after the fact: score per-epoch copies of 01's checkpoints as 01's
-``SELECT_EVERY`` scores them, and export each digit's best (or last) generator.
+``SELECT_EVERY`` scores them, and export each digit's best (or last) generator, from one
+training run or from several (other seeds).
 
     python bench/select_epochs.py --SNAPSHOTS=weights/ablations/run/snapshots --OUT=docs/selection.jsonl
     python bench/select_epochs.py --SNAPSHOTS=... --OUT=... --EXPORT=weights/ablations/run_best --SCALE=1.5
+    python bench/select_epochs.py --SNAPSHOTS=run_a/snapshots,run_b/snapshots --OUT=... --EXPORT=... --SCALE=1.0
 
-SNAPSHOTS holds ``digit_{k}_e{epoch}.h5``: copies of 01's ``checkpoints/digit_{k}.h5`` taken
-after each epoch. Each gets one JSON line per latent scale of SCALES: the FID of its
-averaged generator's SELECT_DRAWS draws, for the epochs from SELECT_FROM on, every
-SELECT_EVERY, and the last (``models.selection``: the shipped verifier's
-out-of-distribution features, the digit's real training images), scored once (a line in
-OUT is not scored again). With EXPORT, each digit's snapshot of lowest FID at SCALE among
-the epochs from SELECT_FROM on, every SELECT_EVERY (``SCALE=0``: the last epoch), is
-written there as 01 exports a generator, its record naming the epoch. Rerun it while 01 is
-training to score the copies made so far.
+Each folder of SNAPSHOTS holds ``digit_{k}_e{epoch}.h5``: copies of one run's
+``checkpoints/digit_{k}.h5`` taken after its epochs. Each copy gets one JSON line per latent
+scale of SCALES: the FID of its averaged generator's SELECT_DRAWS draws, for the epochs from
+SELECT_FROM on, every SELECT_EVERY, and the run's last (``models.selection``: the shipped
+verifier's out-of-distribution features, the digit's real training images, the same noise
+for every run), scored once (a line in OUT is not scored again). With EXPORT, each digit's
+copy of lowest FID at SCALE among those epochs of every folder (``SCALE=0``: the last epoch,
+one folder only) is written there as 01 exports a generator, its record naming the folder
+and the epoch. Rerun it while 01 is training to score the copies made so far.
 """
 
 import json
@@ -28,11 +30,12 @@ from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logg
 import h5py  # noqa: E402
 from models import paths  # noqa: E402
 from models.checkpoint import export_generator  # noqa: E402
+from models.config import UserError  # noqa: E402
 from models.data import load_dataset, select_class  # noqa: E402
 from models.dcgan import build_generator  # noqa: E402
 from models.selection import draws_fid, noise, scored, shipped_feature_model, statistics  # noqa: E402
 
-SNAPSHOTS = ""  # folder of digit_{k}_e{epoch}.h5 checkpoint copies
+SNAPSHOTS = ()  # folders of digit_{k}_e{epoch}.h5 checkpoint copies, one per training run
 OUT = ""  # JSON lines, one per snapshot and scale (appended)
 SCALES = (1.0, 1.5)  # latent scales to score at
 SELECT_DRAWS = 2000  # draws per score (01's default)
@@ -43,13 +46,23 @@ SELECT_FROM = 50  # first epoch that can be chosen
 SELECT_EVERY = 5  # epochs SELECT_FROM, SELECT_FROM + SELECT_EVERY, ... (and the last) can be chosen
 
 
-def snapshots(folder):
-    """{digit: {epoch: path}}."""
+def snapshots(folders):
+    """{digit: {(folder as shown, epoch): path}}."""
     out = {}
-    for path in Path(folder).glob("digit_*_e*.h5"):
-        k, epoch = map(int, re.fullmatch(r"digit_(\d+)_e(\d+)\.h5", path.name).groups())
-        out.setdefault(k, {})[epoch] = path
+    for folder in folders:
+        for path in Path(folder).glob("digit_*_e*.h5"):
+            k, epoch = map(int, re.fullmatch(r"digit_(\d+)_e(\d+)\.h5", path.name).groups())
+            out.setdefault(k, {})[paths.shown(Path(folder)), epoch] = path
     return out
+
+
+def candidates(cfg, copies):
+    """The (folder, epoch) keys of ``copies`` (one digit's) that are scored: from SELECT_FROM on,
+    every SELECT_EVERY, and each folder's last epoch."""
+    last = {}
+    for folder, epoch in copies:
+        last[folder] = max(epoch, last.get(folder, epoch))
+    return sorted(key for key in copies if scored(key[1], cfg.SELECT_FROM, cfg.SELECT_EVERY, last[key[0]]))
 
 
 def averaged_generator(path):
@@ -68,23 +81,29 @@ def averaged_generator(path):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
+    missing = [folder for folder in cfg.SNAPSHOTS if not Path(folder).is_dir()]
+    if not cfg.SNAPSHOTS or missing:
+        raise UserError(f"SNAPSHOTS must name folders of 01's checkpoint copies (digit_k_eEPOCH.h5): "
+                        f"{', '.join(missing) or 'none given'} is no folder.")
+    if cfg.EXPORT and not cfg.SCALE and len(cfg.SNAPSHOTS) > 1:
+        raise UserError("SCALE=0 exports the last epoch of one run: name one folder in SNAPSHOTS, "
+                        "or a SCALE to choose by.")
     out = Path(cfg.OUT)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
-    done = {(r["digit"], r["epoch"], r["scale"]) for r in rows}
+    done = {(r["snapshots"], r["digit"], r["epoch"], r["scale"]) for r in rows}
     extractor, verifier_file = shipped_feature_model()
     (x_train, y_train), _ = load_dataset("mnist")
-    for k, epochs in sorted(snapshots(cfg.SNAPSHOTS).items()):
+    found = snapshots(cfg.SNAPSHOTS)
+    for k, copies in sorted(found.items()):
         real = statistics(extractor, select_class(x_train, y_train, k))
-        for epoch, path in sorted(epochs.items()):
-            if not scored(epoch, cfg.SELECT_FROM, cfg.SELECT_EVERY, max(epochs)):
-                continue
-            todo = [s for s in cfg.SCALES if (k, epoch, s) not in done]
+        for folder, epoch in candidates(cfg, copies):
+            todo = [s for s in cfg.SCALES if (folder, k, epoch, s) not in done]
             if not todo:
                 continue
-            generator, record = averaged_generator(path)
+            generator, record = averaged_generator(copies[folder, epoch])
             for scale in todo:
                 z = noise(cfg.SEED, k, cfg.SELECT_DRAWS, generator.inputs[0].shape[-1], scale)
-                row = {"digit": k, "epoch": epoch, "scale": scale, "draws": cfg.SELECT_DRAWS,
+                row = {"snapshots": folder, "digit": k, "epoch": epoch, "scale": scale, "draws": cfg.SELECT_DRAWS,
                        "fid": round(draws_fid(generator, z, extractor, real), 4),
                        "verifier": paths.shown(verifier_file)}
                 rows.append(row)
@@ -92,22 +111,21 @@ def main(**overrides):
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
     if cfg.EXPORT:
-        export(cfg, rows, snapshots(cfg.SNAPSHOTS))
+        export(cfg, rows, found)
 
 
 def export(cfg, rows, found):
-    for k, epochs in sorted(found.items()):
-        last = max(epochs)
-        allowed = {e for e in epochs if scored(e, cfg.SELECT_FROM, cfg.SELECT_EVERY, last)}
-        fids = {r["epoch"]: r["fid"] for r in rows
-                if r["digit"] == k and r["scale"] == cfg.SCALE and r["epoch"] in allowed}
-        epoch = min(fids, key=fids.get) if cfg.SCALE else last
-        generator, record = averaged_generator(epochs[epoch])
-        record["constants"]["EPOCHS"] = last
-        record["selection"] = {"epoch": epoch, "scale": cfg.SCALE, "fid": fids.get(epoch), "from": cfg.SELECT_FROM,
-                               "every": cfg.SELECT_EVERY}
+    for k, copies in sorted(found.items()):
+        keys = candidates(cfg, copies)
+        fids = {(r["snapshots"], r["epoch"]): r["fid"] for r in rows
+                if r["digit"] == k and r["scale"] == cfg.SCALE and (r["snapshots"], r["epoch"]) in keys}
+        key = min(fids, key=fids.get) if cfg.SCALE else max(copies, key=lambda key: key[1])
+        generator, record = averaged_generator(copies[key])
+        record["constants"]["EPOCHS"] = max(epoch for folder, epoch in copies if folder == key[0])
+        record["selection"] = {"snapshots": key[0], "epoch": key[1], "scale": cfg.SCALE, "fid": fids.get(key),
+                               "from": cfg.SELECT_FROM, "every": cfg.SELECT_EVERY}
         export_generator(generator, paths.class_gan_generator(paths.resolve(cfg.EXPORT), k), record)
-        print(f"digit {k}: epoch {epoch} of {last} exported" + (f", FID {fids[epoch]:.3f}" if cfg.SCALE else ""))
+        print(f"digit {k}: epoch {key[1]} of {key[0]} exported" + (f", FID {fids[key]:.3f}" if cfg.SCALE else ""))
 
 
 if __name__ == "__main__":

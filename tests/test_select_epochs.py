@@ -46,3 +46,26 @@ def test_scores_each_copy_once_and_exports_the_lowest(tmp_path, capsys):
     real = statistics(extractor, select_class(x, y, 2))  # all its training images, as the bench takes them
     fid = draws_fid(load_generator(exported, ""), noise(script.SEED, 2, 64, 8, 1.5), extractor, real)
     assert fid == pytest.approx(fids[best], abs=1e-3)
+
+
+def test_chooses_each_digit_across_runs_and_says_which(tmp_path, capsys):
+    script = load_script("01_train_class_gans.py")
+    runs = {}
+    for seed, epochs in ((script.SEED, 2), (script.SEED + 1000, 1)):  # two runs of another length and seed
+        weights, runs[seed] = tmp_path / f"weights_{seed}", tmp_path / f"snapshots_{seed}"
+        script.main(**TINY, EPOCHS=epochs, SEED=seed, WEIGHTS_DIR=str(weights), OUTPUT_DIR=str(tmp_path / "outputs"))
+        runs[seed].mkdir()
+        shutil.copy(weights / "checkpoints" / "digit_2.h5", runs[seed] / f"digit_2_e{epochs}.h5")
+    out, chosen_dir = tmp_path / "selection.jsonl", tmp_path / "chosen"
+    args = dict(SNAPSHOTS=",".join(map(str, runs.values())), OUT=str(out), SCALES="1.0", SELECT_DRAWS=64,
+                SELECT_FROM=1, SELECT_EVERY=1, SEED=script.SEED, EXPORT=str(chosen_dir))
+    with pytest.raises(select_epochs.UserError, match="one folder"):
+        select_epochs.main(**args, SCALE=0)
+    select_epochs.main(**args, SCALE=1.0)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and {r["snapshots"] for r in rows} == {str(folder) for folder in runs.values()}
+    best = min(rows, key=lambda r: r["fid"])
+    selection = read_record(chosen_dir / "generator_2.weights.h5")["selection"]
+    keys = ("snapshots", "epoch", "fid")
+    assert [selection[key] for key in keys] == [best[key] for key in keys]
+    assert f"epoch {best['epoch']} of {best['snapshots']}" in capsys.readouterr().out
