@@ -39,7 +39,7 @@ SNAPSHOTS = ()  # folders of digit_{k}_e{epoch}.h5 checkpoint copies, one per tr
 OUT = ""  # JSON lines, one per snapshot and scale (appended)
 SCALES = (1.0, 1.5)  # latent scales to score at
 SELECT_DRAWS = 2000  # draws per score (01's default)
-SEED = 1234  # 01's SEED: the scoring noise of digit k is models.selection.noise(SEED, k, ...)
+SEED = 1234  # the scoring noise of digit k, models.selection.noise(SEED, k, ...), the same for every run (01's SEED)
 EXPORT = ""  # folder to export each digit's chosen generator to ("" = none)
 SCALE = 1.5  # the scale whose FID chooses, as 01's SELECT_LATENT_SCALE (0 = export the last epoch)
 SELECT_FROM = 50  # first epoch that can be chosen
@@ -47,12 +47,12 @@ SELECT_EVERY = 5  # epochs SELECT_FROM, SELECT_FROM + SELECT_EVERY, ... (and the
 
 
 def snapshots(folders):
-    """{digit: {(folder as shown, epoch): path}}."""
+    """{digit: {(folder as shown, epoch): path}} of the resolved ``folders``."""
     out = {}
     for folder in folders:
-        for path in Path(folder).glob("digit_*_e*.h5"):
+        for path in folder.glob("digit_*_e*.h5"):
             k, epoch = map(int, re.fullmatch(r"digit_(\d+)_e(\d+)\.h5", path.name).groups())
-            out.setdefault(k, {})[paths.shown(Path(folder)), epoch] = path
+            out.setdefault(k, {})[paths.shown(folder), epoch] = path
     return out
 
 
@@ -81,19 +81,28 @@ def averaged_generator(path):
 
 def main(**overrides):
     cfg = config.resolve(globals(), overrides)
-    missing = [folder for folder in cfg.SNAPSHOTS if not Path(folder).is_dir()]
-    if not cfg.SNAPSHOTS or missing:
-        raise UserError(f"SNAPSHOTS must name folders of 01's checkpoint copies (digit_k_eEPOCH.h5): "
-                        f"{', '.join(missing) or 'none given'} is no folder.")
-    if cfg.EXPORT and not cfg.SCALE and len(cfg.SNAPSHOTS) > 1:
+    folders = list(dict.fromkeys(paths.resolve(folder).resolve() for folder in cfg.SNAPSHOTS))  # one key per folder
+    missing = [paths.shown(folder) for folder in folders if not folder.is_dir()]
+    if not folders:
+        raise UserError("SNAPSHOTS must name at least one folder of 01's checkpoint copies (digit_K_eEPOCH.h5), "
+                        "e.g. --SNAPSHOTS=weights/ablations/run/snapshots.")
+    if missing:
+        raise UserError(f"SNAPSHOTS names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                        "not a folder: give folders of 01's checkpoint copies.")
+    if cfg.EXPORT and not cfg.SCALE and len(folders) > 1:
         raise UserError("SCALE=0 exports the last epoch of one run: name one folder in SNAPSHOTS, "
                         "or a SCALE to choose by.")
-    out = Path(cfg.OUT)
+    if cfg.EXPORT and cfg.SCALE and cfg.SCALE not in cfg.SCALES:
+        raise UserError(f"SCALE={cfg.SCALE} chooses by FIDs at a scale that is not scored: add it to SCALES.")
+    out = paths.resolve(cfg.OUT)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
+    if any("snapshots" not in r for r in rows):
+        raise UserError(f"{paths.shown(out)} has lines that name no snapshots folder (written before select_epochs "
+                        "took several runs): add each line's folder as \"snapshots\", or name another OUT.")
     done = {(r["snapshots"], r["digit"], r["epoch"], r["scale"]) for r in rows}
     extractor, verifier_file = shipped_feature_model()
     (x_train, y_train), _ = load_dataset("mnist")
-    found = snapshots(cfg.SNAPSHOTS)
+    found = snapshots(folders)
     for k, copies in sorted(found.items()):
         real = statistics(extractor, select_class(x_train, y_train, k))
         for folder, epoch in candidates(cfg, copies):
@@ -119,6 +128,9 @@ def export(cfg, rows, found):
         keys = candidates(cfg, copies)
         fids = {(r["snapshots"], r["epoch"]): r["fid"] for r in rows
                 if r["digit"] == k and r["scale"] == cfg.SCALE and (r["snapshots"], r["epoch"]) in keys}
+        if cfg.SCALE and not fids:
+            raise UserError(f"Digit {k} has no copy from epoch SELECT_FROM={cfg.SELECT_FROM} on in SNAPSHOTS: "
+                            "lower SELECT_FROM.")
         key = min(fids, key=fids.get) if cfg.SCALE else max(copies, key=lambda key: key[1])
         generator, record = averaged_generator(copies[key])
         record["constants"]["EPOCHS"] = max(epoch for folder, epoch in copies if folder == key[0])
