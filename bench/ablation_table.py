@@ -18,7 +18,8 @@ def table(rows):
     for r in rows:
         per_class = ", ".join(f"{c['class']}: {c['label_fidelity']:.1%}" for c in r["per_class"])
         minutes = "" if r["train_seconds"] is None else f"{r['train_seconds'] / 60:.1f} min"
-        cells = [r["name"], per_class, f"{r['min_label_fidelity']:.2%}", f"{r['max_rejection_rate']:.2%}",
+        name = r["name"] + (f" ({r['judge']} judge)" if r.get("judge", "cnn") != "cnn" else "")
+        cells = [name, per_class, f"{r['min_label_fidelity']:.2%}", f"{r['max_rejection_rate']:.2%}",
                  f"{r['mean_ambiguity_rate']:.2%}", f"{r['fid_over_floor']:.2f}", f"{r['mean_precision']:.3f}",
                  f"{r['mean_recall']:.3f}", *(f"{r[key]:.2%}" if key in r else "" for key in at_02), minutes]
         lines.append("| " + " | ".join(cells) + " |")

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Rows of the per-digit GAN recipe study (docs/ablations.md, "01: a stronger recipe"): each row
 # trains the GANs of DIGITS with 01 and one change from its defaults at EPOCHS, then scores
-# the generators' raw draws with bench/score_generators.py (both judges, FID, precision and
-# recall) and appends its JSON line to OUT. A finished row is skipped (01 skips trained
-# digits and its line is in OUT); an interrupted one resumes from 01's checkpoints. Run from
-# the repository root, one row per line of ROWS ("name overrides..."):
+# the generators' raw draws with bench/score_generators.py (02's verifier and 04's CNN judge:
+# fidelity, FID, precision and recall) and appends its JSON line to OUT. A finished row is
+# skipped (01 skips trained digits and its line is in OUT); an interrupted one resumes from
+# 01's checkpoints. Run from the repository root, one row per line of ROWS ("name overrides..."):
 #
 #     bash bench/recipe_ablation.sh
 #     ROWS="hinge_sn --LOSS=hinge --D_SPECTRAL_NORM=1" SEEDS="1234 2234" bash bench/recipe_ablation.sh

@@ -89,7 +89,8 @@ def test_stdout_is_one_json_line_for_appending_to_a_table(judge, capsys, tmp_pat
     score_generators.main(GENERATOR_DIR=str(SHIPPED / "class_gans"), CLASSES="7", N_PER_CLASS=20, MC_PASSES=2,
                           NAME="one_line", JUDGE=judge, WEIGHTS_FROM="shipped", WEIGHTS_DIR=str(tmp_path / "weights"),
                           OUTPUT_DIR=str(tmp_path))
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     row = json.loads(out)
     assert out.count("\n") == 1 and row["name"] == "one_line" and row["judge"] == judge
+    assert f"independent {judge} judge: " in err, "the judge named is the one loaded"
     assert row["min_label_fidelity"] >= 0.8, "the shipped 7s are read as 7s by either judge"
