@@ -8,12 +8,11 @@ thread, as each of 01's two worker processes does on a 2-core CPU, STEPS_PER_CAL
 compiled call as in 01. Their timed rounds alternate (each goes first in every other round),
 so a slower spell of the machine falls on both; each reports its median ms per step, and the
 speed-up is their ratio. Keras' Dropout draws a float32 uniform per value on TensorFlow, and
-bench/profile_steps.py found D's masks a fifth of a step's op time (with the shallower G of
-G_CONVS=0). Checks beside the times: ``dropout16_kept``, the share of a million values a
-Dropout16 of 01's rate keeps (1 - rate expected), and ``dropout16_scale`` their value
-(1 / (1 - rate)); ``dropout16_masks_differ``, whether two training calls of its D on the same
-images differ. TensorFlow on a CPU only; ``matmul_gflops_one_thread``: a float32 matmul on
-the same one thread.
+bench/profile_steps.py finds D's masks a sixth of a step's op time. Checks beside the times:
+``dropout16_kept``, the share of a million values a Dropout16 of 01's rate keeps (1 - rate
+expected), and ``dropout16_scale`` their value (1 / (1 - rate)); ``dropout16_masks_differ``,
+whether two training calls of its D on the same images differ. TensorFlow on a CPU only;
+``matmul_gflops_one_thread``: a float32 matmul on the same one thread.
 """
 
 import json

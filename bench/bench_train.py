@@ -51,12 +51,12 @@ PROCESSES = 2  # trainings at once, each in its own process (as 01's WORKERS); 1
 CHILD = "BENCH_TRAIN_CHILD"  # set in a child's environment: warm up, say "ready", time the steps on "go"
 
 
-def recipe_gan(latent_dim, width, digit, discriminator=None):
+def recipe_gan(latent_dim, width, digit, discriminator=None, generator=None):
     """A GAN with 01's default recipe for ``digit`` (G's depth, D dropout, loss, EMA, negatives) at
-    this size; ``discriminator``: a function of D that returns the D to train instead."""
+    this size; ``discriminator``, ``generator``: functions of D and of G that return the ones to train."""
     c01 = config.resolve(config.script_defaults(REPO / "01_train_class_gans.py"), {})
-    d = build_discriminator(width, c01.D_DROPOUT)
-    return GAN(build_generator(latent_dim, width, convs=c01.G_CONVS), discriminator(d) if discriminator else d,
+    g, d = build_generator(latent_dim, width, convs=c01.G_CONVS), build_discriminator(width, c01.D_DROPOUT)
+    return GAN(generator(g) if generator else g, discriminator(d) if discriminator else d,
                c01.LEARNING_RATE, c01.BETA_1, c01.REAL_LABEL, c01.EMA_DECAY, c01.EMA_WARMUP, c01.LOSS, c01.D_STEPS,
                negative_share=negative_share(digit, c01))
 

@@ -71,10 +71,29 @@ def best_ms(fn, repeats):
     return round(1000 * min(times), 2)
 
 
+ONE_CHANNEL = {"generator": "g_last_one_channel", "discriminator": "d_first_one_channel"}  # their names here
+
+
+def renamed(model, index, name):
+    """A copy of ``model`` (fresh weights) whose layer ``index`` (of those with a kernel) is called
+    ``name``: the profiler's op scopes carry layer names that TensorFlow makes unique with
+    suffixes, so Keras' own names (conv2d_transpose_1, ...) can match a neighbour's."""
+    target = [layer for layer in model.layers if hasattr(layer, "kernel")][index]
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer is target:
+            config["name"] = name
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
 def gan_figures(cfg, images, others, rng):
     keras.utils.set_random_seed(cfg.SEED)
-    gan = recipe_gan(100, cfg.WIDTH, 1)  # digit 1, as main() feeds it
-    generator, discriminator = gan.generator, gan.discriminator
+    gan = recipe_gan(100, cfg.WIDTH, 1,  # digit 1, as main() feeds it
+                     discriminator=partial(renamed, index=0, name=ONE_CHANNEL["discriminator"]),
+                     generator=partial(renamed, index=-1, name=ONE_CHANNEL["generator"]))
     batch = images[:cfg.BATCH_SIZE]
     n = negatives_per_batch(gan.negative_share, cfg.BATCH_SIZE)
     negatives = others[:n] if n else None  # the other digits' images in D's batch, as in 01
@@ -91,9 +110,8 @@ def gan_figures(cfg, images, others, rng):
     def synced(fn):
         return lambda: (fn(), gan.metrics())  # reading the metrics waits for the step to finish
 
-    one_channel = (generator.layers[-1].name, next(lay.name for lay in discriminator.layers if "conv" in lay.name))
     return {
-        **op_shares(synced(step), cfg.PROFILED_STEPS, one_channel),
+        **op_shares(synced(step), cfg.PROFILED_STEPS, ONE_CHANNEL.values()),
         "gan_step_ms": best_ms(synced(step), cfg.REPEATS),
         "gan_d_update_ms": best_ms(synced(lambda: gan.d_update(*inputs()[0])), cfg.REPEATS),
         "gan_g_update_ms": best_ms(synced(lambda: gan.g_update(*inputs()[1])), cfg.REPEATS),
@@ -129,7 +147,7 @@ def op_shares(step, steps, one_channel_layers):
         tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
-    in_layer = re.compile("|".join(rf"/{re.escape(name)}(_\d+)?/" for name in one_channel_layers))
+    in_layer = re.compile("|".join(rf"/{re.escape(name)}(_\d+)*/" for name in one_channel_layers))
     kinds, busy = Counter(), 0
     for plane in space.planes:
         for line in (line for line in plane.lines if line.name.startswith("tf_Compute")):
