@@ -5,7 +5,9 @@
 
 Each generator (the ten per-digit ones, and the AC-GAN for every class) draws 1000 images
 from the same noise in both precisions: the largest and the mean uint8 pixel difference,
-and both sets' label fidelity by the float32 independent classifier. Then the independent
+and both sets' label fidelity by the float32 independent classifier, beside the first 16
+hex digits of each weights file's SHA256 (``sha256_16``), so a line says which files it
+compared. Then the independent
 classifier's real test accuracy in both precisions, and the verifier's floor (100 MC
 passes over the real test images, same dropout seed) in float16 beside the float32 one
 recorded in weights/verifier_default.json. Needs the float32 weights of the PARTS checked
@@ -27,6 +29,7 @@ from models import config  # noqa: E402  (first: it quiets TensorFlow's C++ logg
 import numpy as np  # noqa: E402
 from models import paths, verdict  # noqa: E402
 from models.checkpoint import load_generator  # noqa: E402
+from models.record import fingerprint  # noqa: E402
 from models.classifier import build_classifier, predict_classes  # noqa: E402
 from models.data import load_dataset, to_uint8  # noqa: E402
 from models.gan import generate_images  # noqa: E402
@@ -76,7 +79,10 @@ def main(**overrides):
         members = GENERATORS[kind]
         images = {p: [draws(root, name, k, z) for name, k in members] for p, root in roots.items()}
         diffs = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(images["float32"], images["float16"])]
-        out[kind] = {"max_pixel_diff": int(max(d.max() for d in diffs)),
+        files = dict.fromkeys(name for name, _ in members)  # the AC-GAN: one file for every class
+        out[kind] = {"sha256_16": {p: {name: fingerprint(root / f"{name}.weights.h5")[:16] for name in files}
+                                   for p, root in roots.items()},
+                     "max_pixel_diff": int(max(d.max() for d in diffs)),
                      "mean_pixel_diff": float(np.mean([d.mean() for d in diffs])),
                      **{f"fidelity_{p}": [float(np.mean(predict_classes(judge, x) == k))
                                           for x, (_, k) in zip(images[p], members)] for p in roots}}

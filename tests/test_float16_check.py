@@ -10,6 +10,7 @@ import pytest
 from models import paths
 from models.checkpoint import load_generator
 from models.config import UserError
+from models.record import fingerprint
 
 from conftest import REPO
 
@@ -29,6 +30,8 @@ def test_identical_copies_agree_and_a_changed_generator_does_not(tmp_path, capsy
     assert same["class_gans"]["max_pixel_diff"] == 0
     assert same["class_gans"]["fidelity_float32"] == same["class_gans"]["fidelity_float16"]
     assert min(same["class_gans"]["fidelity_float16"]) > 0.95, "the shipped generators draw their digits"
+    shipped = paths.class_gan_generator(SHIPPED / "class_gans", 0)
+    assert same["class_gans"]["sha256_16"]["float16"]["class_gans/generator_0"] == fingerprint(shipped)[:16]
 
     path = paths.class_gan_generator(tmp_path / "class_gans", 3)
     generator = load_generator(path, "")
@@ -38,6 +41,8 @@ def test_identical_copies_agree_and_a_changed_generator_does_not(tmp_path, capsy
     float16_check.main(PARTS="class_gans", JUDGE="float16", FLOAT32_DIR=str(tmp_path))
     changed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["class_gans"]
     assert changed["max_pixel_diff"] > 10
+    before, after = (line["sha256_16"]["float32"]["class_gans/generator_3"] for line in (same["class_gans"], changed))
+    assert before != after, "the line names the files it compared"
     assert changed["fidelity_float32"][:3] == changed["fidelity_float16"][:3]
     assert changed["fidelity_float32"][3] != changed["fidelity_float16"][3]
 
