@@ -37,7 +37,7 @@ from keras import layers  # noqa: E402
 from models.data import load_dataset, select_class, to_gan_range  # noqa: E402
 from models.gan import negatives_per_batch  # noqa: E402
 
-from bench_train import recipe_gan  # noqa: E402
+from bench_train import recipe_gan, with_layers  # noqa: E402
 from flops import matmul_flops_per_second  # noqa: E402
 
 STEPS = 200  # timed steps per round and GAN
@@ -71,12 +71,8 @@ class Dropout16(layers.Dropout):
 
 def with_dropout16(d):
     """A copy of D (fresh weights: only speed counts here) with a Dropout16 for every Dropout."""
-    def clone(layer):
-        if isinstance(layer, layers.Dropout):
-            return Dropout16(layer.rate, name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
-
-    return keras.models.clone_model(d, clone_function=clone)
+    return with_layers(d, lambda layer: Dropout16(layer.rate, name=layer.name) if isinstance(layer, layers.Dropout)
+                       else None)
 
 
 def main(**overrides):

@@ -61,6 +61,13 @@ def recipe_gan(latent_dim, width, digit, discriminator=None, generator=None):
                negative_share=negative_share(digit, c01))
 
 
+def with_layers(model, replace):
+    """A copy of ``model`` (fresh weights) with ``replace(layer)`` where it gives a layer, and a layer of
+    the same config elsewhere."""
+    return keras.models.clone_model(
+        model, clone_function=lambda layer: replace(layer) or layer.__class__.from_config(layer.get_config()))
+
+
 def time_steps(cfg, images, others):
     """Seconds for STEPS training steps of one class's GAN on ``images`` (``others``: the
     other digits' images, its negatives), here."""

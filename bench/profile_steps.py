@@ -48,7 +48,7 @@ from models.mc import mc_predict, split_at_first_dropout  # noqa: E402
 from models.defaults import VERIFIER  # noqa: E402
 from models.verifier import VERIFIERS  # noqa: E402
 
-from bench_train import recipe_gan  # noqa: E402
+from bench_train import recipe_gan, with_layers  # noqa: E402
 from flops import matmul_flops_per_second  # noqa: E402
 
 BATCH_SIZE = 32  # GAN batch, as in 01
@@ -79,14 +79,8 @@ def renamed(model, index, name):
     ``name``: the profiler's op scopes carry layer names that TensorFlow makes unique with
     suffixes, so Keras' own names (conv2d_transpose_1, ...) can match a neighbour's."""
     target = [layer for layer in model.layers if hasattr(layer, "kernel")][index]
-
-    def clone(layer):
-        config = layer.get_config()
-        if layer is target:
-            config["name"] = name
-        return layer.__class__.from_config(config)
-
-    return keras.models.clone_model(model, clone_function=clone)
+    return with_layers(model, lambda layer: layer.__class__.from_config({**layer.get_config(), "name": name})
+                       if layer is target else None)
 
 
 def gan_figures(cfg, images, others, rng):

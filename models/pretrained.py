@@ -81,7 +81,7 @@ def ship(weights_files, from_dir, to_dir):
     listed = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for source in map(Path, weights_files):
         target = to_dir / source.relative_to(from_dir)
-        _float16_copy(source, target)
+        float16_copy(source, target)
         sidecar(target).write_bytes(sidecar(source).read_bytes())
         for file in (target, sidecar(target)):
             listed[file.relative_to(to_dir).as_posix()] = sha256(file)
@@ -120,7 +120,7 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _float16_copy(source, target):
+def float16_copy(source, target):
     """``source`` (a Keras weights file) with every float32 array as float16 (gzipped),
     attributes kept, and its optimizer group (Adam's moments: twice the weights) left out."""
     with atomic_path(target) as tmp, h5py.File(source, "r") as f, h5py.File(tmp, "w") as g:

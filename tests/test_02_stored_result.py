@@ -66,11 +66,11 @@ def test_02_gives_the_stored_rates_and_verdicts(tmp_path):
 if __name__ == "__main__":
     import tempfile
 
-    from models.pretrained import _float16_copy  # as the shipped weights: float16, no optimizer state
+    from models.pretrained import float16_copy  # as the shipped weights: float16, no optimizer state
 
     with tempfile.TemporaryDirectory() as folder:
         small_run(Path(folder) / "trained")
-        _float16_copy(Path(folder) / "trained" / "weights" / "verifier_default.weights.h5", VERIFIER)
+        float16_copy(Path(folder) / "trained" / "weights" / "verifier_default.weights.h5", VERIFIER)
         arrays, counts, summary = small_run(Path(folder) / "stored", VERIFIER)
     np.savez_compressed(STORED, counts=counts, **arrays)
     print(f"stored {STORED}: {summary['all']}")
